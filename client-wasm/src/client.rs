@@ -1,0 +1,602 @@
+//! The session engine behind `AuthClient`: token state, the shared refresh, scheduling, and the
+//! wiring to timers, page-lifecycle events and other tabs.
+//!
+//! Invariants worth knowing before changing anything here:
+//! - The access token exists only in `State::session` (Wasm memory) and in Authorization headers.
+//! - `State::epoch` changes whenever the session's identity changes (login, sign-out, free). Every
+//!   network answer is checked against the epoch it was requested under and dropped if stale, so a
+//!   late refresh can never bring back a session the user left.
+//! - At most one refresh per client is in flight (`State::flight`); everyone who needs one awaits it.
+//! - JS callbacks (timers, DOM events, channel messages) only schedule work with `spawn_local` and
+//!   return: a listener that calls `free()` must never drop a closure while it is running.
+//! - No `RefCell` borrow is held across an `await` or while listeners run.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Function, Object, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::{EventTarget, ReadableStream, Request, RequestInit, Response, Url};
+
+use crate::error::{AuthError, ErrorCode};
+use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
+use crate::http::{bearer_value, Transport};
+use crate::js::{get_property, now, set_property, to_js_string};
+use crate::options::Options;
+use crate::protocol::{path, TokenResponse, User};
+use crate::tabs::{self, LockManager, TabChannel, TabMessage};
+use crate::timing::{backoff_ms, Expiry};
+
+/// `setTimeout` takes a signed 32-bit delay; longer delays fire at once.
+const MAX_TIMER_DELAY_MS: f64 = 2_147_483_647.0;
+
+pub(crate) struct Inner {
+    options: Options,
+    transport: Transport,
+    locks: Option<LockManager>,
+    state: RefCell<State>,
+    listeners: RefCell<Listeners>,
+    channel: RefCell<Option<TabChannel>>,
+    page_hooks: RefCell<Vec<PageHook>>,
+}
+
+#[derive(Default)]
+struct State {
+    epoch: u32,
+    /// Bumped on every new access token, from this tab or another: tells a stale 401 from a real one.
+    token_generation: u32,
+    session: Option<Session>,
+    flight: Option<Rc<Flight>>,
+    /// The next scheduled renewal or retry; replacing or dropping it cancels it.
+    timer: Option<Timeout>,
+    /// Consecutive transient refresh failures, for the backoff.
+    failures: u32,
+    /// Until this monotonic time a call that finds the token due but still valid uses it as is,
+    /// instead of hammering a server that just failed.
+    backoff_until: f64,
+    closed: bool,
+}
+
+struct Session {
+    access_token: String,
+    user: User,
+    generation: u32,
+    expiry: Expiry,
+}
+
+/// One refresh in flight: its promise, awaited by everyone who needs it, and its outcome.
+struct Flight {
+    done: Promise,
+    outcome: Rc<RefCell<Option<Result<(), AuthError>>>>,
+}
+
+/// A page-lifecycle listener, kept to be removed again by `free()`.
+struct PageHook {
+    target: EventTarget,
+    event: &'static str,
+    callback: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+/// What a caller finds when it needs a token.
+enum TokenState {
+    None,
+    Fresh { token: String, generation: u32 },
+    Due { token: String, generation: u32, expired: bool, backing_off: bool },
+}
+
+impl Inner {
+    pub(crate) fn new(options: Options) -> Rc<Self> {
+        let transport = Transport::new(options.fetch.clone(), options.request_timeout_ms);
+        let locks = if options.cross_tab { tabs::lock_manager() } else { None };
+        let inner = Rc::new(Self {
+            options,
+            transport,
+            locks,
+            state: RefCell::default(),
+            listeners: RefCell::default(),
+            channel: RefCell::default(),
+            page_hooks: RefCell::default(),
+        });
+        if inner.options.cross_tab {
+            let weak = Rc::downgrade(&inner);
+            let channel = TabChannel::open(&inner.options.coordination_name(), move |message| {
+                if let Some(inner) = weak.upgrade() {
+                    spawn_local(async move { inner.on_tab_message(message) });
+                }
+            });
+            *inner.channel.borrow_mut() = channel;
+        }
+        inner.hook_page_lifecycle();
+        inner
+    }
+
+    // ----- what AuthClient exposes -----
+
+    pub(crate) fn user(&self) -> Option<User> {
+        self.state.borrow().session.as_ref().map(|session| session.user.clone())
+    }
+
+    pub(crate) fn expires_at(&self) -> Option<f64> {
+        self.state.borrow().session.as_ref().map(|session| session.expiry.expires_at_wall_ms())
+    }
+
+    pub(crate) fn subscribe(&self, listener: Function) -> u32 {
+        self.listeners.borrow_mut().add(listener)
+    }
+
+    pub(crate) fn unsubscribe(&self, id: u32) {
+        self.listeners.borrow_mut().remove(id);
+    }
+
+    /// Silent sign-in from the refresh cookie. `Ok(None)` when there is no live session.
+    pub(crate) async fn restore(self: &Rc<Self>) -> Result<Option<User>, AuthError> {
+        if let TokenState::Fresh { .. } = self.token_state() {
+            return Ok(self.user());
+        }
+        let outcome = self.refresh().await;
+        match (self.user(), outcome) {
+            (Some(user), _) => Ok(Some(user)),
+            (None, Err(error)) if !matches!(error.code, ErrorCode::SessionExpired | ErrorCode::Unauthenticated) => {
+                Err(error)
+            }
+            (None, _) => Ok(None),
+        }
+    }
+
+    pub(crate) async fn login(self: &Rc<Self>, username: &str, password: &str) -> Result<User, AuthError> {
+        let body = Object::new();
+        set_property(&body, "username", &username.into());
+        set_property(&body, "password", &password.into());
+        let this = self.clone();
+        // Under the refresh lock: another tab's refresh answering after our login would overwrite
+        // the new cookie with a rotated one from the old session.
+        let tokens = self
+            .with_refresh_lock(move || async move {
+                let answer = this.transport.post(&this.options.endpoint(path::LOGIN), Some(&body), None, true).await?;
+                if answer.is_success() {
+                    answer.tokens()
+                } else {
+                    Err(answer.into_error(ErrorCode::InvalidCredentials))
+                }
+            })
+            .await?;
+        if self.state.borrow().closed {
+            return Err(AuthError::unauthenticated());
+        }
+        self.begin_new_epoch();
+        let user = tokens.user.clone();
+        self.accept_tokens(&tokens, EventKind::SignedIn);
+        self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: true });
+        Ok(user)
+    }
+
+    /// Ends the session here and in every tab at once, then tells the server. The local sign-out
+    /// stands even if the server cannot be reached (the error says so).
+    pub(crate) async fn logout(self: &Rc<Self>) -> Result<(), AuthError> {
+        self.end_session(events::LOGOUT, true);
+        let answer = self.transport.post(&self.options.endpoint(path::LOGOUT), None, None, true).await?;
+        if answer.is_success() {
+            Ok(())
+        } else {
+            Err(answer.into_error(ErrorCode::Unauthenticated))
+        }
+    }
+
+    /// Revokes every session of the user; this one ends only once the server confirmed.
+    pub(crate) async fn logout_all(self: &Rc<Self>) -> Result<(), AuthError> {
+        let (token, _) = self.valid_token().await?;
+        // With the cookie, so the server can clear this browser's refresh cookie as well.
+        let answer = self.transport.post(&self.options.endpoint(path::LOGOUT_ALL), None, Some(&token), true).await?;
+        if !answer.is_success() {
+            return Err(answer.into_error(ErrorCode::Unauthenticated));
+        }
+        self.end_session(events::LOGOUT, true);
+        Ok(())
+    }
+
+    /// A valid access token and its generation, renewing first when it is due.
+    pub(crate) async fn valid_token(self: &Rc<Self>) -> Result<(String, u32), AuthError> {
+        match self.token_state() {
+            TokenState::None => return Err(AuthError::unauthenticated()),
+            TokenState::Fresh { token, generation } => return Ok((token, generation)),
+            // A refresh failed moments ago and the token still works: use it, do not hammer.
+            TokenState::Due { token, generation, expired: false, backing_off: true } => return Ok((token, generation)),
+            TokenState::Due { .. } => {}
+        }
+        let outcome = self.refresh().await;
+        match (self.token_state(), outcome) {
+            (TokenState::Fresh { token, generation } | TokenState::Due { token, generation, expired: false, .. }, _) => {
+                Ok((token, generation))
+            }
+            (_, Err(error)) => Err(error),
+            (TokenState::None, Ok(())) => Err(AuthError::unauthenticated()),
+            (TokenState::Due { .. }, Ok(())) => {
+                Err(AuthError::new(ErrorCode::Network, "the access token expired and could not be renewed"))
+            }
+        }
+    }
+
+    /// `window.fetch` with the access token attached for `baseUrl`'s origin, and one retry after
+    /// a 401. Errors from building the request pass through unchanged, as fetch's own would.
+    pub(crate) async fn fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
+        let request = self.build_request(&input, &init)?;
+        let url = request.url();
+        if !self.is_own_origin(&url) {
+            return JsFuture::from(self.transport.fetch(&request)).await;
+        }
+        let (token, generation) = match self.valid_token().await {
+            Ok(found) => found,
+            // Signed out: the request goes out as the application wrote it, without a token.
+            Err(error) if error.code == ErrorCode::Unauthenticated => {
+                return JsFuture::from(self.transport.fetch(&request)).await;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        // A copy for the retry, taken before the body is consumed. A ReadableStream body cannot be
+        // replayed without buffering all of it, so such requests go out once (see README).
+        let replayable = !get_property(&init, "body").is_instance_of::<ReadableStream>();
+        let is_auth_endpoint = url.starts_with(&self.options.endpoint(path::AUTH_PREFIX));
+        let spare = if replayable && !is_auth_endpoint { request.clone().ok() } else { None };
+
+        let first = self.send_with_token(&request, &token).await?;
+        let Some(spare) = spare else { return Ok(first.into()) };
+        if first.status() != 401 {
+            return Ok(first.into());
+        }
+        let retry_token = match self.current_token() {
+            // A newer token arrived while this request was out: the 401 was for the old one.
+            // Retry with the new one; another rotation would be wasted.
+            Some((newer, current)) if current != generation => newer,
+            _ => {
+                let _ = self.refresh().await;
+                match self.current_token() {
+                    Some((fresh, current)) if current != generation => fresh,
+                    // No new token to try: the caller gets the 401.
+                    _ => return Ok(first.into()),
+                }
+            }
+        };
+        Ok(self.send_with_token(&spare, &retry_token).await?.into())
+    }
+
+    /// Stops everything: timers, page listeners, the tab channel, listeners, and the session.
+    pub(crate) fn shutdown(&self) {
+        {
+            let mut state = self.state.borrow_mut();
+            state.closed = true;
+            state.epoch = state.epoch.wrapping_add(1);
+            state.session = None;
+            state.flight = None;
+            state.timer = None;
+        }
+        self.listeners.borrow_mut().clear();
+        drop(self.channel.borrow_mut().take());
+        for hook in self.page_hooks.borrow_mut().drain(..) {
+            let _ = hook
+                .target
+                .remove_event_listener_with_callback(hook.event, hook.callback.as_ref().unchecked_ref());
+        }
+    }
+
+    // ----- the shared refresh -----
+
+    /// Joins the refresh in flight or starts one; resolves with its outcome.
+    fn refresh(self: &Rc<Self>) -> impl Future<Output = Result<(), AuthError>> {
+        let flight = self.join_or_start_flight();
+        async move {
+            let _ = JsFuture::from(flight.done.clone()).await;
+            let outcome = flight.outcome.borrow().clone();
+            outcome.unwrap_or_else(|| Err(AuthError::unauthenticated()))
+        }
+    }
+
+    fn join_or_start_flight(self: &Rc<Self>) -> Rc<Flight> {
+        if let Some(flight) = &self.state.borrow().flight {
+            return flight.clone();
+        }
+        let outcome = Rc::new(RefCell::new(None));
+        let this = self.clone();
+        let slot = outcome.clone();
+        let done = future_to_promise(async move {
+            let result = this.run_refresh().await;
+            *slot.borrow_mut() = Some(result);
+            let mut state = this.state.borrow_mut();
+            if state.flight.as_ref().is_some_and(|flight| Rc::ptr_eq(&flight.outcome, &slot)) {
+                state.flight = None;
+            }
+            Ok(JsValue::UNDEFINED)
+        });
+        let flight = Rc::new(Flight { done, outcome });
+        self.state.borrow_mut().flight = Some(flight.clone());
+        flight
+    }
+
+    async fn run_refresh(self: &Rc<Self>) -> Result<(), AuthError> {
+        let (epoch, generation) = {
+            let state = self.state.borrow();
+            (state.epoch, state.token_generation)
+        };
+        let this = self.clone();
+        self.with_refresh_lock(move || async move {
+            if let Some(settled) = this.settled_while_waiting(epoch, generation) {
+                return settled;
+            }
+            this.refresh_over_network(epoch).await
+        })
+        .await
+    }
+
+    /// After waiting for the lock: did another tab refresh for us, or did the session change?
+    fn settled_while_waiting(&self, epoch: u32, generation: u32) -> Option<Result<(), AuthError>> {
+        let state = self.state.borrow();
+        if state.closed || state.epoch != epoch {
+            return Some(Err(AuthError::unauthenticated()));
+        }
+        let renewed_elsewhere = state.token_generation != generation
+            && state.session.as_ref().is_some_and(|session| !session.expiry.needs_renewal(now()));
+        renewed_elsewhere.then_some(Ok(()))
+    }
+
+    async fn refresh_over_network(self: &Rc<Self>, epoch: u32) -> Result<(), AuthError> {
+        let answer = self.transport.post(&self.options.endpoint(path::REFRESH), None, None, true).await;
+        let result = answer.and_then(|answer| {
+            if answer.is_success() {
+                answer.tokens()
+            } else {
+                Err(answer.into_error(ErrorCode::SessionExpired))
+            }
+        });
+        if self.is_stale(epoch) {
+            return Err(AuthError::unauthenticated());
+        }
+        match result {
+            Ok(tokens) => {
+                let kind = if self.user().is_some() { EventKind::Refreshed } else { EventKind::SignedIn };
+                self.accept_tokens(&tokens, kind);
+                self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: false });
+                Ok(())
+            }
+            Err(error) if error.code == ErrorCode::SessionExpired => {
+                self.end_session(sign_out_reason(error.reason.as_deref()), true);
+                Err(error)
+            }
+            Err(error) => {
+                self.after_failed_refresh(&error);
+                Err(error)
+            }
+        }
+    }
+
+    async fn with_refresh_lock<T, F, Fut>(&self, work: F) -> Result<T, AuthError>
+    where
+        T: 'static,
+        F: FnOnce() -> Fut + 'static,
+        Fut: Future<Output = Result<T, AuthError>> + 'static,
+    {
+        let name = self.options.coordination_name();
+        tabs::with_lock(self.locks.as_ref(), &name, self.options.lock_timeout_ms, work).await
+    }
+
+    // ----- session state changes -----
+
+    fn is_stale(&self, epoch: u32) -> bool {
+        let state = self.state.borrow();
+        state.closed || state.epoch != epoch
+    }
+
+    /// Whatever is in flight belongs to the previous session from now on.
+    fn begin_new_epoch(&self) {
+        let mut state = self.state.borrow_mut();
+        state.epoch = state.epoch.wrapping_add(1);
+        state.flight = None;
+    }
+
+    fn accept_tokens(self: &Rc<Self>, tokens: &TokenResponse, kind: EventKind) {
+        {
+            let mut state = self.state.borrow_mut();
+            state.token_generation = state.token_generation.wrapping_add(1);
+            state.session = Some(Session {
+                access_token: tokens.access_token.clone(),
+                user: tokens.user.clone(),
+                generation: state.token_generation,
+                expiry: Expiry::new(now(), tokens.expires_in, self.options.refresh_margin_seconds),
+            });
+            state.failures = 0;
+            state.backoff_until = 0.0;
+        }
+        self.schedule_renewal();
+        self.emit(kind, None);
+    }
+
+    /// Drops the session, tells listeners (if there was one) and, if `tell_tabs`, the other tabs.
+    fn end_session(&self, reason: &str, tell_tabs: bool) {
+        let had_session = {
+            let mut state = self.state.borrow_mut();
+            state.epoch = state.epoch.wrapping_add(1);
+            state.flight = None;
+            state.timer = None;
+            state.failures = 0;
+            state.session.take().is_some()
+        };
+        if had_session {
+            if tell_tabs {
+                self.post_to_tabs(&TabMessage::SignedOut { reason: reason.to_owned() });
+            }
+            self.emit(EventKind::SignedOut, Some(reason));
+        }
+    }
+
+    /// A refresh failed but the session may live: keep the token, retry later with backoff.
+    fn after_failed_refresh(self: &Rc<Self>, error: &AuthError) {
+        let delay = {
+            let mut state = self.state.borrow_mut();
+            if state.session.is_none() {
+                return;
+            }
+            state.failures = state.failures.saturating_add(1);
+            let delay = backoff_ms(state.failures, js_sys::Math::random(), error.retry_after);
+            state.backoff_until = now().monotonic + delay;
+            delay
+        };
+        if self.options.auto_refresh {
+            self.arm_timer(delay);
+        }
+        self.emit(EventKind::RefreshFailed, Some(error.code.as_str()));
+    }
+
+    fn on_tab_message(self: &Rc<Self>, message: TabMessage) {
+        if self.state.borrow().closed {
+            return;
+        }
+        match message {
+            TabMessage::Tokens { response, new_login } => {
+                let kind = if new_login || self.user().is_none() { EventKind::SignedIn } else { EventKind::Refreshed };
+                if new_login {
+                    self.begin_new_epoch();
+                }
+                self.accept_tokens(&response, kind);
+            }
+            TabMessage::SignedOut { reason } => self.end_session(&reason, false),
+        }
+    }
+
+    fn emit(&self, kind: EventKind, reason: Option<&str>) {
+        let event = {
+            let state = self.state.borrow();
+            let session = state.session.as_ref().map(|session| (&session.user, session.expiry.expires_at_wall_ms()));
+            event_object(kind, reason, session)
+        };
+        let listeners = self.listeners.borrow().snapshot();
+        dispatch(listeners, &event);
+    }
+
+    fn post_to_tabs(&self, message: &TabMessage) {
+        if let Some(channel) = self.channel.borrow().as_ref() {
+            channel.post(message);
+        }
+    }
+
+    // ----- scheduling -----
+
+    fn schedule_renewal(self: &Rc<Self>) {
+        if !self.options.auto_refresh {
+            return;
+        }
+        let delay = self.state.borrow().session.as_ref().map(|session| session.expiry.ms_until_renewal(now()));
+        if let Some(delay) = delay {
+            self.arm_timer(delay);
+        }
+    }
+
+    fn arm_timer(self: &Rc<Self>, delay_ms: f64) {
+        let weak = Rc::downgrade(self);
+        let timer = Timeout::new(delay_ms.clamp(0.0, MAX_TIMER_DELAY_MS) as u32, move || renew_soon(&weak));
+        let mut state = self.state.borrow_mut();
+        if !state.closed {
+            state.timer = Some(timer);
+        }
+    }
+
+    /// The page became visible, was restored from the back/forward cache, or came back online:
+    /// timers may have been throttled or frozen meanwhile, so check the token now.
+    fn on_wake(self: &Rc<Self>) {
+        let due = self.state.borrow().session.as_ref().map(|session| session.expiry.needs_renewal(now()));
+        match due {
+            Some(true) => {
+                let this = self.clone();
+                spawn_local(async move {
+                    let _ = this.refresh().await;
+                });
+            }
+            Some(false) => self.schedule_renewal(),
+            None => {}
+        }
+    }
+
+    fn hook_page_lifecycle(self: &Rc<Self>) {
+        let Some(window) = web_sys::window() else { return };
+        let document = window.document();
+        let mut hooks = self.page_hooks.borrow_mut();
+        let window: EventTarget = window.into();
+        for (target, event) in [(Some(window.clone()), "pageshow"), (Some(window), "online")]
+            .into_iter()
+            .chain([(document.clone().map(Into::into), "visibilitychange")])
+        {
+            let Some(target) = target else { continue };
+            let weak = Rc::downgrade(self);
+            let document = document.clone();
+            let callback = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+                if document.as_ref().is_some_and(|document| document.hidden()) {
+                    return;
+                }
+                if let Some(inner) = weak.upgrade() {
+                    spawn_local(async move { inner.on_wake() });
+                }
+            });
+            if target.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref()).is_ok() {
+                hooks.push(PageHook { target, event, callback });
+            }
+        }
+    }
+
+    // ----- tokens on requests -----
+
+    fn token_state(&self) -> TokenState {
+        let state = self.state.borrow();
+        let Some(session) = &state.session else { return TokenState::None };
+        let now = now();
+        let token = session.access_token.clone();
+        let generation = session.generation;
+        if !session.expiry.needs_renewal(now) {
+            return TokenState::Fresh { token, generation };
+        }
+        TokenState::Due {
+            token,
+            generation,
+            expired: session.expiry.is_expired(now),
+            backing_off: now.monotonic < state.backoff_until,
+        }
+    }
+
+    fn current_token(&self) -> Option<(String, u32)> {
+        let state = self.state.borrow();
+        state.session.as_ref().map(|session| (session.access_token.clone(), session.generation))
+    }
+
+    fn build_request(&self, input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
+        let init: RequestInit = if init.is_undefined() || init.is_null() {
+            RequestInit::new()
+        } else {
+            init.clone().unchecked_into()
+        };
+        if let Some(request) = input.dyn_ref::<Request>() {
+            return Request::new_with_request_and_init(request, &init);
+        }
+        // Strings and URL objects; relative paths are relative to baseUrl, not to the page.
+        let text = input.as_string().unwrap_or_else(|| to_js_string(input));
+        let url = Url::new_with_base(&text, &self.options.base_url)?;
+        Request::new_with_str_and_init(&url.href(), &init)
+    }
+
+    fn is_own_origin(&self, url: &str) -> bool {
+        url.strip_prefix(&self.options.base_origin).is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    async fn send_with_token(&self, request: &Request, token: &str) -> Result<Response, JsValue> {
+        request.headers().set("authorization", &bearer_value(token))?;
+        JsFuture::from(self.transport.fetch(request)).await?.dyn_into()
+    }
+}
+
+/// Timer callback: only schedules, so the timer is never dropped while its closure runs.
+fn renew_soon(weak: &Weak<Inner>) {
+    if let Some(inner) = weak.upgrade() {
+        spawn_local(async move {
+            let _ = inner.refresh().await;
+        });
+    }
+}

@@ -1,0 +1,216 @@
+//! `reauth-client`: silent re-authentication for single-page apps, compiled to WebAssembly.
+//!
+//! The access token lives only in this module's memory; the refresh token is an HttpOnly cookie
+//! the browser keeps. The JavaScript API is [`AuthClient`]; see `README.md` for its use and
+//! `client.rs` for the invariants of the session engine.
+
+mod client;
+mod error;
+mod events;
+mod http;
+mod js;
+mod options;
+mod protocol;
+mod tabs;
+mod timing;
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::client::Inner;
+use crate::events::to_js;
+use crate::options::Options;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT_TYPES: &'static str = r#"
+/** Options of `new AuthClient(...)`. */
+export interface AuthClientOptions {
+  /** Absolute URL of the reauth server, e.g. "https://app.example.com". Relative URLs given to `fetch` resolve against it. */
+  baseUrl: string;
+  /** Renew this many seconds before the access token expires (default 60). Never earlier than half the token's lifetime. */
+  refreshMarginSeconds?: number;
+  /** Deadline for each request to the auth endpoints, in ms (default 10000). */
+  requestTimeoutMs?: number;
+  /** How long to wait for another tab's refresh lock before stealing it, in ms (default requestTimeoutMs + 5000). */
+  lockTimeoutMs?: number;
+  /** Renew on a timer before expiry (default true). When false, renewal happens on demand and when the page wakes up. */
+  autoRefresh?: boolean;
+  /** Coordinate refreshes and sign-outs with other tabs through Web Locks and BroadcastChannel (default true). */
+  crossTab?: boolean;
+  /** The fetch implementation for all requests (default: the global fetch, looked up at each call). */
+  fetch?: typeof fetch;
+}
+
+/** The signed-in user, as the server describes it. */
+export interface User {
+  id: string;
+  username: string;
+}
+
+/** Why a session ended. */
+export type SignOutReason = "logout" | "expired" | "revoked" | "reused" | "inactive";
+
+/** Stable `code` of every error the client rejects with. */
+export type ReauthErrorCode =
+  | "invalid_options"
+  | "invalid_credentials"
+  | "rate_limited"
+  | "network"
+  | "timeout"
+  | "temporarily_unavailable"
+  | "session_expired"
+  | "unauthenticated"
+  | "forbidden"
+  | "http_error"
+  | "invalid_response";
+
+/** What the client rejects with: an `Error` with a stable `code`. */
+export interface ReauthError extends Error {
+  name: "ReauthError";
+  code: ReauthErrorCode;
+  /** HTTP status, when the server answered. */
+  status?: number;
+  /** Seconds to wait, from the server's Retry-After (when exposed to the page). */
+  retryAfter?: number;
+  /** The server's reason for a dead session. */
+  reason?: string;
+}
+
+/** What `onChange` listeners receive. */
+export type AuthEvent =
+  | { type: "signed_in"; user: User; expiresAt: number }
+  | { type: "refreshed"; user: User; expiresAt: number }
+  | { type: "signed_out"; reason: SignOutReason }
+  /** A renewal failed for a transient reason (the `reason` is its error code); the session is kept and retried. */
+  | { type: "refresh_failed"; reason: ReauthErrorCode; user: User; expiresAt: number };
+"#;
+
+/// The client an application creates once per page (or per server it signs in to).
+#[wasm_bindgen]
+pub struct AuthClient {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl AuthClient {
+    /// Checks the options and starts listening for other tabs and page-lifecycle events.
+    /// Throws a `ReauthError` with code `invalid_options` for bad options.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "AuthClientOptions")] options: &JsValue,
+    ) -> Result<AuthClient, JsValue> {
+        install_panic_hook();
+        let options = Options::from_js(options)?;
+        Ok(AuthClient { inner: Inner::new(options) })
+    }
+
+    /// Calls `listener` on every session change; returns a function that unsubscribes it.
+    #[wasm_bindgen(js_name = onChange, unchecked_return_type = "() => void")]
+    pub fn on_change(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: AuthEvent) => void")] listener: Function,
+    ) -> JsValue {
+        let id = self.inner.subscribe(listener);
+        let inner = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.unsubscribe(id);
+            }
+        })
+        .into_js_value()
+    }
+
+    /// Signs in silently from the refresh cookie (call it at page load). Resolves to the user,
+    /// or `null` when there is no live session; rejects only when the server cannot be reached.
+    #[wasm_bindgen(unchecked_return_type = "Promise<User | null>")]
+    pub fn restore(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { Ok(inner.restore().await?.map_or(JsValue::NULL, |user| to_js(&user))) })
+    }
+
+    /// Signs in with a username and password; resolves to the user.
+    #[wasm_bindgen(unchecked_return_type = "Promise<User>")]
+    pub fn login(&self, username: String, password: String) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { Ok(to_js(&inner.login(&username, &password).await?)) })
+    }
+
+    /// A drop-in for `window.fetch`: attaches the access token to requests for `baseUrl`'s origin
+    /// (renewing it first if due) and retries once after a 401.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: Option<js_sys::Object>,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        let init: JsValue = init.map_or(JsValue::UNDEFINED, Into::into);
+        future_to_promise(async move { inner.fetch(input, init).await })
+    }
+
+    /// A valid access token, renewed first if it is due.
+    #[wasm_bindgen(js_name = accessToken, unchecked_return_type = "Promise<string>")]
+    pub fn access_token(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { Ok(inner.valid_token().await?.0.into()) })
+    }
+
+    /// Signs out here and in every tab, and revokes the session on the server.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn logout(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.logout().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Revokes every session of this user on every device, then signs out here and in every tab.
+    #[wasm_bindgen(js_name = logoutAll, unchecked_return_type = "Promise<void>")]
+    pub fn logout_all(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.logout_all().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Whether a session is held (its access token may be due for renewal).
+    #[wasm_bindgen(getter = isAuthenticated)]
+    pub fn is_authenticated(&self) -> bool {
+        self.inner.user().is_some()
+    }
+
+    /// The signed-in user, or `null`.
+    #[wasm_bindgen(getter, unchecked_return_type = "User | null")]
+    pub fn user(&self) -> JsValue {
+        self.inner.user().map_or(JsValue::NULL, |user| to_js(&user))
+    }
+
+    /// When the access token expires (ms since the epoch, for display), or `null`.
+    #[wasm_bindgen(getter = expiresAt, unchecked_return_type = "number | null")]
+    pub fn expires_at(&self) -> JsValue {
+        self.inner.expires_at().map_or(JsValue::NULL, JsValue::from)
+    }
+}
+
+/// `free()` (or dropping the client in Rust) stops its timers, listeners and tab channel.
+impl Drop for AuthClient {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}
+
+/// Sends Rust panics to the console in debug builds; release builds carry none of this.
+fn install_panic_hook() {
+    #[cfg(all(feature = "panic-hook", debug_assertions))]
+    {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            std::panic::set_hook(Box::new(|info| web_sys::console::error_1(&info.to_string().into())));
+        });
+    }
+}

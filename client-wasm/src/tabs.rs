@@ -1,0 +1,149 @@
+//! Coordination between tabs of one origin, which share the refresh cookie.
+//!
+//! - A Web Lock per `baseUrl` serialises every request that rotates or replaces the cookie
+//!   (refresh, login), so two tabs never present the same refresh token at once.
+//! - A BroadcastChannel carries the outcome to the other tabs: fresh tokens (same origin only,
+//!   never persisted) and sign-outs. A tab that waited for the lock finds the fresh token already
+//!   delivered and skips its own request.
+//!
+//! Where either API is missing the client still works alone; the server's reuse interval then
+//! absorbs concurrent refreshes from several tabs.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+use gloo_timers::callback::Timeout;
+use js_sys::{Function, Object, Promise};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{AbortController, BroadcastChannel, MessageEvent};
+
+use crate::error::{AuthError, ErrorCode};
+use crate::js::{get_property, set_property};
+use crate::protocol::TokenResponse;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `navigator.locks` (web-sys keeps it behind its unstable-API flag).
+    pub(crate) type LockManager;
+
+    #[wasm_bindgen(method)]
+    fn request(this: &LockManager, name: &str, options: &Object, callback: &JsValue) -> Promise;
+}
+
+/// `navigator.locks`, if this browser and context have it.
+pub(crate) fn lock_manager() -> Option<LockManager> {
+    let locks = get_property(&get_property(&js_sys::global(), "navigator"), "locks");
+    (!locks.is_undefined() && !locks.is_null()).then(|| locks.unchecked_into())
+}
+
+/// Runs `work` while holding the exclusive lock `name`, and returns its result.
+///
+/// Waits at most `wait_ms` for the lock. A tab that closed or crashed has its locks released by
+/// the browser; a lock still held after that long belongs to a tab that hung, so it is stolen.
+/// Without a lock manager, or if the Locks API fails, `work` runs unguarded.
+pub(crate) async fn with_lock<T, F, Fut>(
+    locks: Option<&LockManager>,
+    name: &str,
+    wait_ms: u32,
+    work: F,
+) -> Result<T, AuthError>
+where
+    T: 'static,
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = Result<T, AuthError>> + 'static,
+{
+    let Some(locks) = locks else { return work().await };
+    let work = Rc::new(RefCell::new(Some(work)));
+    let output: Rc<RefCell<Option<Result<T, AuthError>>>> = Rc::new(RefCell::new(None));
+    // Once granted, the work runs as its own promise: the lock request may settle early (when the
+    // lock is stolen from us) while the work is still going, and we must wait for the work.
+    let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
+
+    let request = |options: &Object| {
+        let (work, output, running) = (work.clone(), output.clone(), running.clone());
+        let callback = Closure::once_into_js(move |_lock: JsValue| -> Promise {
+            let Some(work) = work.borrow_mut().take() else { return Promise::resolve(&JsValue::UNDEFINED) };
+            let promise = future_to_promise(async move {
+                let result = work().await;
+                *output.borrow_mut() = Some(result);
+                Ok(JsValue::UNDEFINED)
+            });
+            *running.borrow_mut() = Some(promise.clone());
+            promise
+        });
+        JsFuture::from(locks.request(name, options, &callback))
+    };
+
+    let waiting = Object::new();
+    let abort = AbortController::new().ok();
+    let _give_up = abort.map(|controller| {
+        set_property(&waiting, "signal", &controller.signal());
+        Timeout::new(wait_ms, move || controller.abort())
+    });
+    let _ = request(&waiting).await;
+
+    if running.borrow().is_none() && work.borrow().is_some() {
+        let steal = Object::new();
+        set_property(&steal, "steal", &JsValue::TRUE);
+        let _ = request(&steal).await;
+    }
+    let granted = running.borrow_mut().take();
+    if let Some(promise) = granted {
+        let _ = JsFuture::from(promise).await;
+        if let Some(result) = output.borrow_mut().take() {
+            return result;
+        }
+    }
+    let unguarded = work.borrow_mut().take();
+    match unguarded {
+        Some(work) => work().await,
+        None => Err(AuthError::new(ErrorCode::Network, "the cross-tab lock failed")),
+    }
+}
+
+/// What one tab tells the others.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum TabMessage {
+    /// This tab got tokens from the server; `new_login` marks a sign-in rather than a renewal.
+    Tokens { response: TokenResponse, new_login: bool },
+    /// This tab's session ended; `reason` as in the `signed_out` event.
+    SignedOut { reason: String },
+}
+
+/// An open BroadcastChannel with its message handler; closing happens on drop.
+pub(crate) struct TabChannel {
+    channel: BroadcastChannel,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl TabChannel {
+    /// Opens the channel, or `None` where BroadcastChannel does not exist.
+    pub(crate) fn open(name: &str, mut on_message: impl FnMut(TabMessage) + 'static) -> Option<Self> {
+        let channel = BroadcastChannel::new(name).ok()?;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            // Anything else posted on this channel name is not ours to act on.
+            if let Ok(message) = serde_wasm_bindgen::from_value(event.data()) {
+                on_message(message);
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref::<Function>()));
+        Some(Self { channel, _on_message: on_message })
+    }
+
+    pub(crate) fn post(&self, message: &TabMessage) {
+        if let Ok(value) = message.serialize(&serde_wasm_bindgen::Serializer::json_compatible()) {
+            let _ = self.channel.post_message(&value);
+        }
+    }
+}
+
+impl Drop for TabChannel {
+    fn drop(&mut self) {
+        self.channel.set_onmessage(None);
+        self.channel.close();
+    }
+}
