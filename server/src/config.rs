@@ -1,0 +1,239 @@
+//! Settings, and the `serve` command line that fills them from flags or environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::builder::BoolishValueParser;
+use clap::Args;
+
+/// A time span such as `15m`, `24h`, `7d`, `3s` or plain seconds (`900`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifetime(pub i64);
+
+impl Lifetime {
+    /// Whole seconds.
+    pub fn secs(self) -> i64 {
+        self.0
+    }
+}
+
+impl FromStr for Lifetime {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: i64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a time span; use a number with s, m, h or d, e.g. 15m"))?;
+        let unit_secs = match unit.trim() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            other => return Err(format!("unknown time unit {other:?} in {text:?}; use s, m, h or d")),
+        };
+        number
+            .checked_mul(unit_secs)
+            .filter(|secs| *secs <= 10 * 365 * 86_400)
+            .map(Self)
+            .ok_or_else(|| format!("{text:?} is longer than ten years"))
+    }
+}
+
+/// Cookie attributes shared by every cookie reauth sets.
+#[derive(Clone, Debug)]
+pub struct CookieSettings {
+    /// `Secure` attribute and `__Secure-` name prefix. Only plain-http development turns it off.
+    pub secure: bool,
+    /// `Domain` attribute, for instances serving several subdomains; host-only when `None`.
+    pub domain: Option<String>,
+}
+
+/// Login throttling: failed attempts allowed per window before answering 429.
+#[derive(Clone, Debug)]
+pub struct LoginLimits {
+    /// Failures per username.
+    pub per_username: u32,
+    /// Failures per client address.
+    pub per_address: u32,
+    /// Window length in seconds.
+    pub window_secs: i64,
+}
+
+/// Everything [`crate::AuthService`] and the router need besides the store and the keys.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Access-token lifetime in seconds.
+    pub access_ttl_secs: i64,
+    /// Lifetime of each refresh token in seconds.
+    pub refresh_ttl_secs: i64,
+    /// How long a family may live from its login, however often it rotates.
+    pub session_max_age_secs: i64,
+    /// How long after a rotation the consumed token still yields the same successor.
+    pub reuse_interval_secs: i64,
+    /// Cookie attributes.
+    pub cookies: CookieSettings,
+    /// Origins, besides the server's own, allowed to call with credentials (CORS and CSRF check).
+    pub allowed_origins: Vec<String>,
+    /// Whether `POST /auth/register` is open.
+    pub allow_registration: bool,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+    /// Login throttling.
+    pub login_limits: LoginLimits,
+    /// How long audit events are kept, in seconds.
+    pub audit_retention_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "reauth".into(),
+            audience: "reauth".into(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 24 * 3600,
+            session_max_age_secs: 30 * 86_400,
+            reuse_interval_secs: 10,
+            cookies: CookieSettings { secure: true, domain: None },
+            allowed_origins: Vec::new(),
+            allow_registration: true,
+            trust_forwarded_for: false,
+            login_limits: LoginLimits { per_username: 5, per_address: 50, window_secs: 15 * 60 },
+            audit_retention_secs: 90 * 86_400,
+        }
+    }
+}
+
+/// `reauth-server serve`: every flag has an environment variable of the same meaning.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "REAUTH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Token store: `sqlite://PATH` (embedded default), `memory://` (tests; lost on exit).
+    #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db")]
+    pub store: String,
+    /// PKCS#8 PEM Ed25519 private key. Unset: generated once next to the SQLite file and reused;
+    /// with `memory://`, an ephemeral key.
+    #[arg(long, env = "REAUTH_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Access-token lifetime.
+    #[arg(long, env = "JWT_ACCESS_EXPIRES_IN", default_value = "15m")]
+    pub access_expires_in: Lifetime,
+    /// Lifetime of each refresh token (renewed at every rotation).
+    #[arg(long, env = "JWT_REFRESH_EXPIRES_IN", default_value = "24h")]
+    pub refresh_expires_in: Lifetime,
+    /// A session's absolute limit from its login.
+    #[arg(long, env = "REAUTH_SESSION_MAX_AGE", default_value = "30d")]
+    pub session_max_age: Lifetime,
+    /// Grace after a rotation during which the consumed refresh token yields the same successor
+    /// (concurrent tabs, retried requests); after it, reuse revokes the session. `0s` disables it.
+    #[arg(long, env = "REAUTH_REUSE_INTERVAL", default_value = "10s")]
+    pub reuse_interval: Lifetime,
+    /// `iss` claim of access tokens.
+    #[arg(long, env = "REAUTH_ISSUER", default_value = "reauth")]
+    pub issuer: String,
+    /// `aud` claim of access tokens.
+    #[arg(long, env = "REAUTH_AUDIENCE", default_value = "reauth")]
+    pub audience: String,
+    /// `Secure` cookies with the `__Secure-` prefix; `false` only for plain-http development.
+    #[arg(long, env = "REAUTH_COOKIE_SECURE", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+    /// `Domain` attribute of the cookies (host-only when unset).
+    #[arg(long, env = "REAUTH_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
+    /// Comma-separated origins allowed to call with credentials, e.g. `https://app.example.com`.
+    #[arg(long, env = "REAUTH_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Whether `POST /auth/register` is open.
+    #[arg(long, env = "REAUTH_ALLOW_REGISTRATION", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_registration: bool,
+    /// Trust the last `X-Forwarded-For` entry as the client address (behind your own proxy only).
+    #[arg(long, env = "REAUTH_TRUST_FORWARDED_FOR", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+    /// Failed logins allowed per username within the window before 429.
+    #[arg(long, env = "REAUTH_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// Failed logins allowed per client address within the window before 429.
+    #[arg(long, env = "REAUTH_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    pub login_max_failures_per_address: u32,
+    /// The login throttling window.
+    #[arg(long, env = "REAUTH_LOGIN_WINDOW", default_value = "15m")]
+    pub login_window: Lifetime,
+    /// How long audit events are kept.
+    #[arg(long, env = "REAUTH_AUDIT_RETENTION", default_value = "90d")]
+    pub audit_retention: Lifetime,
+    /// Directory served at `/` (the demo page); nothing is served there when unset.
+    #[arg(long, env = "REAUTH_WWW_DIR")]
+    pub www_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Checks the values together and builds [`Settings`]; the error names the offending setting.
+    pub fn settings(&self) -> Result<Settings, String> {
+        let positive = |name: &str, value: Lifetime| {
+            if value.secs() > 0 { Ok(value.secs()) } else { Err(format!("{name} must be longer than 0s")) }
+        };
+        let allowed_origins = self
+            .allowed_origins
+            .iter()
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                if origin.starts_with("http://") || origin.starts_with("https://") {
+                    Ok(origin)
+                } else {
+                    Err(format!("REAUTH_ALLOWED_ORIGINS: {origin:?} is not an origin like https://app.example.com"))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.login_max_failures == 0 || self.login_max_failures_per_address == 0 {
+            return Err("REAUTH_LOGIN_MAX_FAILURES and REAUTH_LOGIN_MAX_FAILURES_PER_ADDRESS must be at least 1".into());
+        }
+        Ok(Settings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            access_ttl_secs: positive("JWT_ACCESS_EXPIRES_IN", self.access_expires_in)?,
+            refresh_ttl_secs: positive("JWT_REFRESH_EXPIRES_IN", self.refresh_expires_in)?,
+            session_max_age_secs: positive("REAUTH_SESSION_MAX_AGE", self.session_max_age)?,
+            reuse_interval_secs: self.reuse_interval.secs(),
+            cookies: CookieSettings { secure: self.cookie_secure, domain: self.cookie_domain.clone() },
+            allowed_origins,
+            allow_registration: self.allow_registration,
+            trust_forwarded_for: self.trust_forwarded_for,
+            login_limits: LoginLimits {
+                per_username: self.login_max_failures,
+                per_address: self.login_max_failures_per_address,
+                window_secs: positive("REAUTH_LOGIN_WINDOW", self.login_window)?,
+            },
+            audit_retention_secs: positive("REAUTH_AUDIT_RETENTION", self.audit_retention)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse_with_units() {
+        let parsed: Vec<i64> =
+            ["3s", "15m", "24h", "7d", "900", " 2h "].iter().map(|t| t.parse::<Lifetime>().unwrap().secs()).collect();
+        assert_eq!(parsed, [3, 900, 86_400, 604_800, 900, 7200]);
+    }
+
+    #[test]
+    fn bad_lifetimes_say_why() {
+        for text in ["", "m", "15 minutes", "-5m", "1.5h", "99999999999d"] {
+            let error = text.parse::<Lifetime>().unwrap_err();
+            assert!(error.contains(text.trim()) || error.contains("unit"), "{text}: {error}");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::service::{AuthService, ClientInfo};
+use crate::tokens::{AccessClaims, AccessTokenError};
+
+/// The caller of a route that requires an access token: verified claims from
+/// `Authorization: Bearer …`. Works in any router whose state provides an [`AuthService`] through
+/// `FromRef`.
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use reauth_server::{AuthService, AuthenticatedUser};
+///
+/// async fn whoami(user: AuthenticatedUser) -> String {
+///     format!("user {} in session {}", user.claims.sub, user.claims.sid)
+/// }
+///
+/// fn routes(auth: AuthService) -> Router {
+///     Router::new().route("/whoami", get(whoami)).with_state(auth)
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AuthenticatedUser {
+    /// The verified claims (`sub` is the user id, `sid` the session).
+    pub claims: AccessClaims,
+}
+
+impl<S> FromRequestParts<S> for AuthenticatedUser
+where
+    S: Send + Sync,
+    AuthService: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or(ApiError::MissingBearer)?;
+        let service = AuthService::from_ref(state);
+        service.verify_access_token(token).map(|claims| Self { claims }).map_err(|error| {
+            tracing::debug!(%error, "access token refused");
+            ApiError::InvalidBearer(match error {
+                AccessTokenError::Expired => "expired",
+                _ => "invalid",
+            })
+        })
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+const MAX_USER_AGENT_LEN: usize = 256;
+
+impl<S> FromRequestParts<S> for ClientInfo
+where
+    S: Send + Sync,
+    AuthService: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let service = AuthService::from_ref(state);
+        let forwarded = service
+            .settings()
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(str::trim).map(str::to_owned))
+            .flatten()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        let peer = || parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()).map(|agent| {
+            let cut = agent.char_indices().nth(MAX_USER_AGENT_LEN).map_or(agent.len(), |(index, _)| index);
+            agent[..cut].to_owned()
+        });
+        Ok(ClientInfo { ip: forwarded.or_else(peer), user_agent })
+    }
+}
+
+/// `axum::Json` with rejections turned into [`ApiError`]s (415, 413, 400 with a JSON body).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// The OAuth token endpoint's body: `application/x-www-form-urlencoded` (RFC 6749) or JSON.
+pub struct FormOrJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for FormOrJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let body = axum::body::Bytes::from_request(request, state).await?;
+        let parsed = match content_type.as_str() {
+            "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(&body).map_err(|error| error.to_string()),
+            "application/json" => serde_json::from_slice(&body).map_err(|error| error.to_string()),
+            _ => {
+                return Err(ApiError::UnsupportedMediaType(
+                    "expected Content-Type: application/x-www-form-urlencoded or application/json",
+                ))
+            }
+        };
+        parsed.map(Self).map_err(|message| ApiError::InvalidRequest(format!("malformed body: {message}")))
+    }
+}

@@ -1,0 +1,39 @@
+//! # reauth-server
+//!
+//! Short-lived Ed25519 JWT access tokens and one-time, rotating refresh tokens in HttpOnly cookies,
+//! for browsers that must stay signed in silently.
+//!
+//! Mount [`router`] (or [`app`], which also serves a directory of static files) in an axum
+//! application, protect routes with the [`AuthenticatedUser`] extractor, and pick a [`TokenStore`]:
+//! [`SqliteStore`] (embedded default) or [`MemoryStore`] (tests).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use reauth_server::{AuthService, Keys, Settings, SqliteStore};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(SqliteStore::open("reauth.db").await?);
+//! let keys = Keys::load_or_create("reauth-signing-key.pem".as_ref())?;
+//! let service = AuthService::new(store, keys, Settings::default());
+//! let app = reauth_server::router(service);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod http;
+pub mod password;
+mod rate_limit;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tokens;
+
+pub use config::Settings;
+pub use http::{app, router, AuthenticatedUser};
+pub use service::{AuthError, AuthService, ClientInfo, DeadReason};
+pub use store::{MemoryStore, TokenStore};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use tokens::Keys;

@@ -1,0 +1,153 @@
+//! Start-up shared by the binary and the integration tests: store from its URL, keys, service,
+//! background clean-up, and the listening socket.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::ServeArgs;
+use crate::service::AuthService;
+use crate::store::{MemoryStore, TokenStore};
+use crate::tokens::Keys;
+
+/// How often expired sessions and old audit events are removed.
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Why the server could not start; the message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The store could not be opened.
+    #[error("cannot open the token store {url}: {source}")]
+    Store {
+        /// `REAUTH_STORE`.
+        url: String,
+        /// Cause.
+        #[source]
+        source: crate::store::StoreError,
+    },
+    /// The signing key could not be read or created.
+    #[error(transparent)]
+    Key(#[from] crate::tokens::KeyError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// `REAUTH_BIND`.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens the store named by a `REAUTH_STORE` URL. Also returns the SQLite file's path, next to which
+/// the signing key is kept by default.
+pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBuf>), StartError> {
+    let store_error = |source| StartError::Store { url: url.to_owned(), source };
+    if url == "memory://" || url == "memory:" {
+        return Ok((Arc::new(MemoryStore::new()), None));
+    }
+    #[cfg(feature = "sqlite")]
+    if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(StartError::Config(format!("REAUTH_STORE {url:?}: give a file path, e.g. sqlite://reauth.db")));
+        }
+        let store = crate::store::SqliteStore::open_url(url).await.map_err(store_error)?;
+        return Ok((Arc::new(store), Some(PathBuf::from(path))));
+    }
+    Err(StartError::Config(format!(
+        "REAUTH_STORE {url:?} is not supported; use sqlite://PATH or memory://"
+    )))
+}
+
+/// The signing key: `REAUTH_SIGNING_KEY` if set; else kept next to the SQLite file; else ephemeral.
+pub fn resolve_keys(signing_key: Option<&Path>, sqlite_path: Option<&Path>) -> Result<Keys, StartError> {
+    Ok(match (signing_key, sqlite_path) {
+        (Some(path), _) => Keys::load(path)?,
+        (None, Some(db)) => Keys::load_or_create(&db.with_file_name("reauth-signing-key.pem"))?,
+        (None, None) => {
+            tracing::warn!("no REAUTH_SIGNING_KEY and no SQLite file: using an ephemeral signing key");
+            Keys::generate()
+        }
+    })
+}
+
+/// Builds the service described by the `serve` arguments.
+pub async fn build_service(args: &ServeArgs) -> Result<AuthService, StartError> {
+    let settings = args.settings().map_err(StartError::Config)?;
+    let (store, sqlite_path) = open_store(&args.store).await?;
+    let keys = resolve_keys(args.signing_key.as_deref(), sqlite_path.as_deref())?;
+    Ok(AuthService::new(store, keys, settings))
+}
+
+/// Removes expired state now and then every [`PURGE_EVERY`]; failures are logged and retried later.
+pub fn spawn_purge(service: AuthService) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(PURGE_EVERY);
+        loop {
+            interval.tick().await;
+            match service.purge_expired().await {
+                Ok(removed) => tracing::debug!(removed, "purged expired sessions and events"),
+                Err(error) => tracing::warn!(%error, "purge failed; will retry"),
+            }
+        }
+    })
+}
+
+/// A server bound and running in the background.
+pub struct RunningServer {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// The service behind it.
+    pub service: AuthService,
+    serve: JoinHandle<std::io::Result<()>>,
+    purge: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Binds and starts serving; returns once the socket accepts connections.
+    pub async fn start(args: &ServeArgs) -> Result<Self, StartError> {
+        let service = build_service(args).await?;
+        Self::start_with(service, args.bind, args.www_dir.as_deref(), std::future::pending()).await
+    }
+
+    /// Serves `service` on `bind` until `shutdown` resolves.
+    pub async fn start_with(
+        service: AuthService,
+        bind: SocketAddr,
+        www_dir: Option<&Path>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
+        let app = crate::http::app(service.clone(), www_dir);
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+        let purge = spawn_purge(service.clone());
+        Ok(Self { addr, service, serve, purge })
+    }
+
+    /// Waits until the server stops (its shutdown future resolved, or it failed).
+    pub async fn wait(self) -> std::io::Result<()> {
+        let result = self.serve.await.unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)));
+        self.purge.abort();
+        result
+    }
+
+    /// Stops accepting connections at once (tests simulating a crash or restart).
+    pub fn abort(self) {
+        self.serve.abort();
+        self.purge.abort();
+    }
+}

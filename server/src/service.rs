@@ -1,0 +1,483 @@
+//! The storage-agnostic core: login, rotation with reuse detection, logout, sessions, audit.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::password::{self, check_password, check_username, normalize_username};
+use crate::rate_limit::LoginLimiter;
+use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
+use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> UnixTime {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64)
+}
+
+/// Where a request came from, for audit events and throttling.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    /// Client address.
+    pub ip: Option<String>,
+    /// `User-Agent`, truncated.
+    pub user_agent: Option<String>,
+}
+
+/// Why a refresh token no longer works: the `reason` clients receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadReason {
+    /// No refresh token was presented.
+    Missing,
+    /// Not a token of ours (malformed, forged, another deployment's).
+    Invalid,
+    /// Past its own or its session's lifetime, or no longer known.
+    Expired,
+    /// Logged out or revoked.
+    Revoked,
+    /// Presented again after rotation: the whole session was revoked.
+    Reused,
+    /// The user is disabled or deleted.
+    Inactive,
+}
+
+impl DeadReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Invalid => "invalid",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Reused => "reused",
+            Self::Inactive => "inactive",
+        }
+    }
+}
+
+impl From<RevokeReason> for DeadReason {
+    fn from(reason: RevokeReason) -> Self {
+        match reason {
+            RevokeReason::Reused => Self::Reused,
+            RevokeReason::Inactive => Self::Inactive,
+            RevokeReason::Logout | RevokeReason::Revoked => Self::Revoked,
+        }
+    }
+}
+
+/// How an operation of the service fails; the HTTP layer maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong username or password (or a disabled user): deliberately not told apart.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Too many failed logins.
+    #[error("too many failed logins; retry in {retry_after_secs}s")]
+    RateLimited {
+        /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
+    /// The refresh token cannot be used any more; the client must log in.
+    #[error("session ended: {}", .0.as_str())]
+    SessionEnded(DeadReason),
+    /// Registration input that breaks a rule.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The username is taken.
+    #[error("username already taken")]
+    UsernameTaken,
+    /// Registration is switched off.
+    #[error("registration is disabled")]
+    RegistrationClosed,
+    /// No such session or user (or not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// The store failed: transient, never a reason to end a session.
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// A user as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserView {
+    /// Stable id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self { id: user.id.clone(), username: user.username.clone() }
+    }
+}
+
+/// The tokens handed out at login and at each refresh.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// Signed JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// Opaque refresh token (cookie value or `refresh_token` field).
+    pub refresh_token: String,
+    /// Seconds the refresh token remains usable (cookie `Max-Age`), capped by the session's end.
+    pub refresh_expires_in: i64,
+    /// Whom the tokens are for.
+    pub user: UserView,
+    /// The session (family) id.
+    pub session_id: String,
+}
+
+/// A live session as its owner sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionView {
+    /// Session id (the `sid` claim).
+    pub id: String,
+    /// Login time.
+    pub created_at: UnixTime,
+    /// Last login or refresh.
+    pub last_used_at: UnixTime,
+    /// When the session ends at the latest.
+    pub expires_at: UnixTime,
+    /// Device description.
+    pub user_agent: Option<String>,
+    /// Address at login.
+    pub client_ip: Option<String>,
+    /// Whether it is the session of the access token asking.
+    pub current: bool,
+}
+
+/// The reauth core. Cheap to clone; all clones share state.
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn TokenStore>,
+    access: AccessTokens,
+    settings: Settings,
+    limiter: LoginLimiter,
+    /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
+    dummy_hash: OnceLock<String>,
+}
+
+impl AuthService {
+    /// A service over `store`, signing with `keys`.
+    pub fn new(store: Arc<dyn TokenStore>, keys: Keys, settings: Settings) -> Self {
+        let access = AccessTokens::new(keys, &settings.issuer, &settings.audience, settings.access_ttl_secs);
+        let limiter = LoginLimiter::new(settings.login_limits.clone());
+        Self { inner: Arc::new(Inner { store, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.store
+    }
+
+    /// Access-token issuing and verification.
+    pub fn access_tokens(&self) -> &AccessTokens {
+        &self.inner.access
+    }
+
+    /// Verifies an access token (signature, header, issuer, audience, expiry).
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
+        self.inner.access.verify(token, unix_now())
+    }
+
+    /// Creates a user after checking the username and password rules.
+    #[tracing::instrument(skip(self, password))]
+    pub async fn register(&self, username: &str, password: &str) -> Result<UserView, AuthError> {
+        if !self.inner.settings.allow_registration {
+            return Err(AuthError::RegistrationClosed);
+        }
+        self.create_user(username, password).await
+    }
+
+    /// Creates a user regardless of `allow_registration` (the `user add` command).
+    pub async fn create_user(&self, username: &str, password: &str) -> Result<UserView, AuthError> {
+        let username = normalize_username(username);
+        check_username(&username).map_err(AuthError::InvalidInput)?;
+        check_password(password, &username).map_err(AuthError::InvalidInput)?;
+        let password_hash = hash_blocking(password.to_owned()).await;
+        let user = User { id: random_id(), username, password_hash, active: true, created_at: unix_now() };
+        match self.inner.store.create_user(&user).await {
+            Ok(()) => Ok(UserView::from(&user)),
+            Err(StoreError::Conflict) => Err(AuthError::UsernameTaken),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Checks the password and starts a new session.
+    #[tracing::instrument(skip(self, password, client), fields(client_ip = client.ip.as_deref()))]
+    pub async fn login(&self, username: &str, password: &str, client: &ClientInfo) -> Result<Issued, AuthError> {
+        let username = normalize_username(username);
+        let now = unix_now();
+        let limiter = &self.inner.limiter;
+        if let Err(retry_after_secs) = limiter.check(&username, client.ip.as_deref(), now) {
+            tracing::warn!(username, "login throttled");
+            return Err(AuthError::RateLimited { retry_after_secs });
+        }
+        let user = if password.len() > password::MAX_PASSWORD_LEN {
+            None
+        } else {
+            self.inner.store.user_by_name(&username).await?
+        };
+        let hash = match &user {
+            Some(user) => user.password_hash.clone(),
+            None => self.dummy_hash().await,
+        };
+        let password_ok = verify_blocking(password.to_owned(), hash).await && user.is_some();
+        let user = match user {
+            Some(user) if password_ok && user.active => user,
+            user => {
+                limiter.record_failure(&username, client.ip.as_deref(), now);
+                let detail = match &user {
+                    None => "unknown_user",
+                    Some(_) if !password_ok => "bad_password",
+                    Some(_) => "inactive",
+                };
+                let user_id = user.as_ref().map(|user| user.id.clone());
+                self.record(AuditKind::LoginFailed, user_id, None, client, Some(detail)).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        limiter.record_success(&username);
+        let settings = &self.inner.settings;
+        let family = NewFamily {
+            id: random_id(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now + settings.session_max_age_secs,
+            token_expires_at: now + settings.refresh_ttl_secs,
+            user_agent: client.user_agent.clone(),
+            client_ip: client.ip.clone(),
+        };
+        self.inner.store.create_family(&family).await?;
+        self.record(AuditKind::Login, Some(user.id.clone()), Some(&family.id), client, None).await?;
+        Ok(self.issue(&user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
+    }
+
+    /// Rotates a refresh token: the presented generation is consumed and its successor issued.
+    ///
+    /// Within the reuse interval after a rotation, the just-consumed token yields the *same*
+    /// successor again, so concurrent refreshes (two tabs, a retried request) all succeed and leave
+    /// one family. Any older token, or the consumed one after the interval, revokes the family.
+    #[tracing::instrument(skip_all, fields(client_ip = client.ip.as_deref(), session_id))]
+    pub async fn refresh(&self, presented: Option<&str>, client: &ClientInfo) -> Result<Issued, AuthError> {
+        let presented = presented.filter(|token| !token.is_empty()).ok_or(AuthError::SessionEnded(DeadReason::Missing))?;
+        let token = RefreshToken::decode(self.inner.access.keys(), presented).map_err(|error| {
+            tracing::warn!(%error, "refresh token refused");
+            AuthError::SessionEnded(DeadReason::Invalid)
+        })?;
+        tracing::Span::current().record("session_id", token.family_id.as_str());
+        let store = &self.inner.store;
+        let now = unix_now();
+        let token_expires_at = now + self.inner.settings.refresh_ttl_secs;
+        let (family, detail) = match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
+            Some(family) => (family, None),
+            None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
+        };
+        let user = match store.user_by_id(&family.user_id).await? {
+            Some(user) if user.active => user,
+            _ => {
+                if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
+                    self.record(AuditKind::Revoke, Some(family.user_id.clone()), Some(&family.id), client, Some("inactive")).await?;
+                }
+                return Err(AuthError::SessionEnded(DeadReason::Inactive));
+            }
+        };
+        self.record(AuditKind::Refresh, Some(user.id.clone()), Some(&family.id), client, detail).await?;
+        Ok(self.issue(&user, &family.id, family.generation, family.token_expires_at, now))
+    }
+
+    /// The compare-and-swap failed: decide between the grace interval (hand out the current
+    /// successor again), reuse (revoke), and a session that simply ended.
+    async fn classify_failed_rotation(&self, token: &RefreshToken, client: &ClientInfo, now: UnixTime) -> Result<Family, AuthError> {
+        let store = &self.inner.store;
+        let Some(family) = store.family(&token.family_id).await? else {
+            return Err(AuthError::SessionEnded(DeadReason::Expired));
+        };
+        if let Some(reason) = family.revoked {
+            return Err(AuthError::SessionEnded(reason.into()));
+        }
+        if !family.is_live(now) {
+            return Err(AuthError::SessionEnded(DeadReason::Expired));
+        }
+        let is_predecessor = token.generation.checked_add(1) == Some(family.generation);
+        if is_predecessor && now - family.rotated_at <= self.inner.settings.reuse_interval_secs {
+            return Ok(family);
+        }
+        if token.generation > family.generation {
+            // A valid MAC for a generation never issued: only a key holder could make it.
+            tracing::error!(session_id = %family.id, "refresh token from the future; key compromised?");
+            return Err(AuthError::SessionEnded(DeadReason::Invalid));
+        }
+        if store.revoke_family(&family.id, RevokeReason::Reused).await? {
+            let detail = format!("generation {} presented, current {}", token.generation, family.generation);
+            tracing::warn!(session_id = %family.id, user_id = %family.user_id, %detail, "refresh token reuse: session revoked");
+            self.record(AuditKind::ReuseDetected, Some(family.user_id.clone()), Some(&family.id), client, Some(&detail)).await?;
+        }
+        Err(AuthError::SessionEnded(DeadReason::Reused))
+    }
+
+    /// Ends the session the refresh token belongs to. A missing or foreign token is not an error:
+    /// logging out is idempotent.
+    pub async fn logout(&self, presented: Option<&str>, client: &ClientInfo) -> Result<(), AuthError> {
+        let Some(token) = presented.and_then(|token| RefreshToken::decode(self.inner.access.keys(), token).ok()) else {
+            return Ok(());
+        };
+        let store = &self.inner.store;
+        if let Some(family) = store.family(&token.family_id).await? {
+            if store.revoke_family(&family.id, RevokeReason::Logout).await? {
+                self.record(AuditKind::Logout, Some(family.user_id), Some(&family.id), client, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the user.
+    pub async fn logout_all(&self, claims: &AccessClaims, client: &ClientInfo) -> Result<u64, AuthError> {
+        let revoked = self.inner.store.revoke_user_families(&claims.sub, RevokeReason::Revoked).await?;
+        let detail = format!("{revoked} sessions");
+        self.record(AuditKind::LogoutAll, Some(claims.sub.clone()), Some(&claims.sid), client, Some(&detail)).await?;
+        Ok(revoked)
+    }
+
+    /// The user's live sessions, `current` marking the caller's.
+    pub async fn sessions(&self, claims: &AccessClaims) -> Result<Vec<SessionView>, AuthError> {
+        let families = self.inner.store.live_families(&claims.sub, unix_now()).await?;
+        Ok(families
+            .into_iter()
+            .map(|family| SessionView {
+                current: family.id == claims.sid,
+                id: family.id,
+                created_at: family.created_at,
+                last_used_at: family.last_used_at,
+                expires_at: family.expires_at,
+                user_agent: family.user_agent,
+                client_ip: family.client_ip,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the caller's own sessions; [`AuthError::NotFound`] for anyone else's.
+    pub async fn revoke_session(&self, claims: &AccessClaims, session_id: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        let store = &self.inner.store;
+        match store.family(session_id).await? {
+            Some(family) if family.user_id == claims.sub => {
+                if store.revoke_family(session_id, RevokeReason::Revoked).await? {
+                    self.record(AuditKind::Revoke, Some(claims.sub.clone()), Some(session_id), client, None).await?;
+                }
+                Ok(())
+            }
+            _ => Err(AuthError::NotFound),
+        }
+    }
+
+    /// The user's recent audit events, newest first.
+    pub async fn audit_events(&self, user_id: &str, limit: usize) -> Result<Vec<AuditEvent>, AuthError> {
+        Ok(self.inner.store.recent_events(user_id, limit).await?)
+    }
+
+    /// The user behind an access token, if still present.
+    pub async fn user(&self, user_id: &str) -> Result<Option<UserView>, AuthError> {
+        Ok(self.inner.store.user_by_id(user_id).await?.as_ref().map(UserView::from))
+    }
+
+    /// Enables or disables a user by name; disabling revokes every session at once.
+    pub async fn set_user_active(&self, username: &str, active: bool) -> Result<(), AuthError> {
+        let store = &self.inner.store;
+        let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
+        store.set_user_active(&user.id, active).await?;
+        if !active {
+            let revoked = store.revoke_user_families(&user.id, RevokeReason::Inactive).await?;
+            let detail = format!("user disabled, {revoked} sessions");
+            self.record(AuditKind::Revoke, Some(user.id), None, &ClientInfo::default(), Some(&detail)).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a user and all their sessions.
+    pub async fn delete_user(&self, username: &str) -> Result<(), AuthError> {
+        let store = &self.inner.store;
+        let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
+        store.delete_user(&user.id).await?;
+        Ok(())
+    }
+
+    /// Removes expired sessions and old audit events; returns how many records went.
+    pub async fn purge_expired(&self) -> Result<u64, AuthError> {
+        let now = unix_now();
+        Ok(self.inner.store.purge_expired(now, now - self.inner.settings.audit_retention_secs).await?)
+    }
+
+    fn issue(&self, user: &User, family_id: &str, generation: u64, token_expires_at: UnixTime, now: UnixTime) -> Issued {
+        let (access_token, claims) = self.inner.access.issue(&user.id, family_id, now);
+        Issued {
+            access_token,
+            expires_in: claims.exp - now,
+            refresh_token: RefreshToken::encode(self.inner.access.keys(), family_id, generation),
+            refresh_expires_in: token_expires_at - now,
+            user: UserView::from(user),
+            session_id: family_id.to_owned(),
+        }
+    }
+
+    async fn dummy_hash(&self) -> String {
+        if let Some(hash) = self.inner.dummy_hash.get() {
+            return hash.clone();
+        }
+        let hash = hash_blocking("reauth timing equaliser".to_owned()).await;
+        self.inner.dummy_hash.get_or_init(|| hash).clone()
+    }
+
+    /// Writes an audit event to the store and to the log.
+    async fn record(
+        &self,
+        kind: AuditKind,
+        user_id: Option<String>,
+        session_id: Option<&str>,
+        client: &ClientInfo,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        tracing::info!(
+            target: "reauth::audit",
+            event = kind.as_str(),
+            user_id = user_id.as_deref(),
+            session_id,
+            client_ip = client.ip.as_deref(),
+            user_agent = client.user_agent.as_deref(),
+            detail,
+        );
+        let event = AuditEvent {
+            kind,
+            user_id,
+            session_id: session_id.map(str::to_owned),
+            at: unix_now(),
+            client_ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail: detail.map(str::to_owned),
+        };
+        self.inner.store.record_event(&event).await
+    }
+}
+
+async fn hash_blocking(password: String) -> String {
+    match tokio::task::spawn_blocking(move || password::hash_password(&password)).await {
+        Ok(hash) => hash,
+        Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
+    }
+}
+
+async fn verify_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
+}

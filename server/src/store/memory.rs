@@ -1,0 +1,181 @@
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{
+    AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+};
+
+/// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
+/// on restart.
+///
+/// Each method holds one mutex for its whole body, which is what makes
+/// [`advance_family`](TokenStore::advance_family) a compare-and-swap.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    users: HashMap<String, User>,
+    user_ids_by_name: HashMap<String, String>,
+    families: HashMap<String, Family>,
+    events: Vec<AuditEvent>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied update (each body mutates at
+        // most one entry last), so a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if inner.user_ids_by_name.contains_key(&user.username) {
+            return Err(StoreError::Conflict);
+        }
+        inner.user_ids_by_name.insert(user.username.clone(), user.id.clone());
+        inner.users.insert(user.id.clone(), user.clone());
+        Ok(())
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let inner = self.lock();
+        Ok(inner.user_ids_by_name.get(username).and_then(|id| inner.users.get(id)).cloned())
+    }
+
+    async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
+        Ok(self.lock().users.get(user_id).cloned())
+    }
+
+    async fn set_user_active(&self, user_id: &str, active: bool) -> StoreResult<bool> {
+        Ok(self.lock().users.get_mut(user_id).map(|user| user.active = active).is_some())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(user) = inner.users.remove(user_id) else { return Ok(false) };
+        inner.user_ids_by_name.remove(&user.username);
+        inner.families.retain(|_, family| family.user_id != user_id);
+        Ok(true)
+    }
+
+    async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
+        let family = Family {
+            id: family.id.clone(),
+            user_id: family.user_id.clone(),
+            generation: 0,
+            created_at: family.created_at,
+            expires_at: family.expires_at,
+            token_expires_at: family.token_expires_at.min(family.expires_at),
+            rotated_at: family.created_at,
+            last_used_at: family.created_at,
+            user_agent: family.user_agent.clone(),
+            client_ip: family.client_ip.clone(),
+            revoked: None,
+        };
+        self.lock().families.insert(family.id.clone(), family);
+        Ok(())
+    }
+
+    async fn family(&self, family_id: &str) -> StoreResult<Option<Family>> {
+        Ok(self.lock().families.get(family_id).cloned())
+    }
+
+    async fn advance_family(
+        &self,
+        family_id: &str,
+        expected_generation: u64,
+        now: UnixTime,
+        token_expires_at: UnixTime,
+    ) -> StoreResult<Option<Family>> {
+        let mut inner = self.lock();
+        let Some(family) = inner.families.get_mut(family_id) else { return Ok(None) };
+        if family.generation != expected_generation || !family.is_live(now) {
+            return Ok(None);
+        }
+        family.generation += 1;
+        family.rotated_at = now;
+        family.last_used_at = now;
+        family.token_expires_at = token_expires_at.min(family.expires_at);
+        Ok(Some(family.clone()))
+    }
+
+    async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        match inner.families.get_mut(family_id) {
+            Some(family) if family.revoked.is_none() => {
+                family.revoked = Some(reason);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let mut revoked = 0;
+        for family in inner.families.values_mut() {
+            if family.user_id == user_id && family.revoked.is_none() {
+                family.revoked = Some(reason);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
+        let inner = self.lock();
+        let mut families: Vec<Family> = inner
+            .families
+            .values()
+            .filter(|family| family.user_id == user_id && family.is_live(now))
+            .cloned()
+            .collect();
+        families.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(families)
+    }
+
+    async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.lock().events.push(event.clone());
+        Ok(())
+    }
+
+    async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let inner = self.lock();
+        Ok(inner
+            .events
+            .iter()
+            .rev()
+            .filter(|event| event.user_id.as_deref() == Some(user_id))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let (families_before, events_count) = (inner.families.len(), inner.events.len());
+        inner.families.retain(|_, family| family.token_expires_at > now && family.expires_at > now);
+        inner.events.retain(|event| event.at >= events_before);
+        Ok((families_before - inner.families.len() + events_count - inner.events.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+crate::conformance_tests!(memory_store_tests, async { MemoryStore::new() });

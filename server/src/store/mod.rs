@@ -1,0 +1,289 @@
+//! Storage of users, sessions (refresh-token families) and audit events.
+//!
+//! A backend implements [`TokenStore`]; the rotation rules (grace interval, reuse detection) live in
+//! [`crate::AuthService`], so every backend only has to provide one atomic primitive:
+//! [`TokenStore::advance_family`], a compare-and-swap on a family's generation counter.
+//!
+//! A family holds constant state however often it rotates: the refresh token itself is never stored,
+//! only the generation it must carry (the token is `family id ‖ generation ‖ MAC`, see
+//! [`crate::tokens::refresh`]).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// A registered user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Opaque, stable identifier (the `sub` claim).
+    pub id: String,
+    /// Lower-case login name, unique.
+    pub username: String,
+    /// PHC string of the argon2id hash.
+    pub password_hash: String,
+    /// Disabled users cannot log in or refresh.
+    pub active: bool,
+    /// When the user was created.
+    pub created_at: UnixTime,
+}
+
+/// What is needed to start a family at login.
+#[derive(Clone, Debug)]
+pub struct NewFamily {
+    /// Random identifier, also the `sid` claim and the session id shown to the user.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Login time.
+    pub created_at: UnixTime,
+    /// The family's absolute end (login + session max age); no rotation extends it.
+    pub expires_at: UnixTime,
+    /// End of the first refresh token's life.
+    pub token_expires_at: UnixTime,
+    /// Device description for the sessions list.
+    pub user_agent: Option<String>,
+    /// Client address at login.
+    pub client_ip: Option<String>,
+}
+
+/// A session: one chain of refresh tokens, of which only the latest generation is valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// See [`NewFamily::id`].
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The generation the current refresh token carries; starts at 0 and grows by one per rotation.
+    pub generation: u64,
+    /// Login time.
+    pub created_at: UnixTime,
+    /// Absolute end of the family.
+    pub expires_at: UnixTime,
+    /// End of the current refresh token's life (never after `expires_at`).
+    pub token_expires_at: UnixTime,
+    /// When the generation last advanced (login time before the first rotation).
+    pub rotated_at: UnixTime,
+    /// Last login or refresh.
+    pub last_used_at: UnixTime,
+    /// Device description.
+    pub user_agent: Option<String>,
+    /// Client address at login.
+    pub client_ip: Option<String>,
+    /// Set once the family is revoked; a revoked family never comes back.
+    pub revoked: Option<RevokeReason>,
+}
+
+impl Family {
+    /// Whether its current refresh token could still be used at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked.is_none() && self.token_expires_at > now && self.expires_at > now
+    }
+}
+
+/// Why a family was revoked; reported to clients as the `reason` of a dead session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// The user logged out on this device.
+    Logout,
+    /// The user logged out everywhere, or revoked this device from another one.
+    Revoked,
+    /// A consumed refresh token was presented again: the family is presumed stolen.
+    Reused,
+    /// The user was disabled or deleted.
+    Inactive,
+}
+
+impl RevokeReason {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Revoked => "revoked",
+            Self::Reused => "reused",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// Parses [`Self::as_str`]; unknown names read as `Revoked`, the conservative answer.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "logout" => Self::Logout,
+            "reused" => Self::Reused,
+            "inactive" => Self::Inactive,
+            _ => Self::Revoked,
+        }
+    }
+}
+
+/// The kinds of audit event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// Successful password login (cookie or token endpoint).
+    Login,
+    /// Failed login (bad password, unknown or disabled user).
+    LoginFailed,
+    /// A refresh token was rotated (or its successor handed out again within the reuse interval).
+    Refresh,
+    /// A consumed refresh token was presented after the reuse interval; the family was revoked.
+    ReuseDetected,
+    /// A session was revoked from the sessions list, or because its user is inactive.
+    Revoke,
+    /// Logout on one device.
+    Logout,
+    /// Logout everywhere.
+    LogoutAll,
+}
+
+impl AuditKind {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::LoginFailed => "login_failed",
+            Self::Refresh => "refresh",
+            Self::ReuseDetected => "reuse_detected",
+            Self::Revoke => "revoke",
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "login" => Self::Login,
+            "login_failed" => Self::LoginFailed,
+            "refresh" => Self::Refresh,
+            "reuse_detected" => Self::ReuseDetected,
+            "revoke" => Self::Revoke,
+            "logout" => Self::Logout,
+            "logout_all" => Self::LogoutAll,
+            _ => return None,
+        })
+    }
+}
+
+/// One security-relevant event, kept for the user's audit view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// What happened.
+    pub kind: AuditKind,
+    /// The user concerned; `None` for a failed login with an unknown name.
+    #[serde(skip)]
+    pub user_id: Option<String>,
+    /// The session concerned, if any.
+    pub session_id: Option<String>,
+    /// When.
+    pub at: UnixTime,
+    /// Client address.
+    pub client_ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Extra detail, e.g. `reuse_interval` for a successor handed out again.
+    pub detail: Option<String>,
+}
+
+/// How a store operation fails.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (a username) is taken.
+    #[error("already exists")]
+    Conflict,
+    /// The backend could not answer (connection lost, disk full, timeout). Transient: callers
+    /// answer 503 and never treat it as a dead session.
+    #[error("token store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend error as [`StoreError::Unavailable`].
+    pub fn unavailable(error: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(error))
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Storage-agnostic persistence for reauth.
+///
+/// Every method is atomic on its own; [`advance_family`](Self::advance_family) is the only one whose
+/// atomicity the rotation logic relies on, and must be a real compare-and-swap in the backend (a
+/// conditional `UPDATE … RETURNING`, a Lua script), never a read followed by a write.
+///
+/// A complete backend, the in-memory one, is [`MemoryStore`]; the conformance suite in
+/// `store::conformance` (feature `conformance`) checks a new backend against the same cases.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// A short name for logs and benchmarks (`memory`, `sqlite`, …).
+    fn backend(&self) -> &'static str;
+
+    /// Inserts a user; [`StoreError::Conflict`] when the username is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// Looks a user up by (lower-case) username.
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Looks a user up by id.
+    async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>>;
+    /// Enables or disables a user; false when there is no such user. Disabling does not revoke
+    /// families by itself: [`crate::AuthService::set_user_active`] does both.
+    async fn set_user_active(&self, user_id: &str, active: bool) -> StoreResult<bool>;
+    /// Deletes a user with all their families; false when there is no such user.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+
+    /// Starts a family at generation 0.
+    async fn create_family(&self, family: &NewFamily) -> StoreResult<()>;
+    /// Reads a family, live or not, while it is still kept.
+    async fn family(&self, family_id: &str) -> StoreResult<Option<Family>>;
+    /// The compare-and-swap at the heart of rotation: if the family is live at `now` and its
+    /// generation equals `expected_generation`, advance the generation by one, set `rotated_at` and
+    /// `last_used_at` to `now`, set `token_expires_at` to `min(token_expires_at, family.expires_at)`
+    /// and return the updated family; otherwise change nothing and return `None`.
+    async fn advance_family(
+        &self,
+        family_id: &str,
+        expected_generation: u64,
+        now: UnixTime,
+        token_expires_at: UnixTime,
+    ) -> StoreResult<Option<Family>>;
+    /// Revokes a family unless it is already revoked (the first reason sticks); true if this call
+    /// revoked it.
+    async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool>;
+    /// Revokes every unrevoked family of a user; returns how many.
+    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64>;
+    /// The user's live families at `now`, most recently used first.
+    async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>>;
+
+    /// Appends an audit event.
+    async fn record_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// The user's most recent events, newest first.
+    async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>>;
+
+    /// Removes families whose refresh token can no longer be used at `now` (expired, or revoked and
+    /// past their token's expiry) and audit events older than `events_before`; returns how many
+    /// records went.
+    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
+}
+
+impl fmt::Display for RevokeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
