@@ -67,7 +67,7 @@ pub fn check_password(password: &str, username: &str) -> Result<(), String> {
     if lower == username || COMMON_PASSWORDS.contains(&lower.as_str()) {
         return Err("password is too easy to guess".into());
     }
-    if password.chars().all(|c| Some(c) == password.chars().next()) {
+    if password.chars().all(|c| password.starts_with(c)) {
         return Err("password is too easy to guess".into());
     }
     Ok(())

@@ -17,7 +17,7 @@ pub mod extract;
 use std::path::Path;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +25,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -33,7 +32,8 @@ use crate::service::AuthService;
 use error::ApiError;
 pub use extract::AuthenticatedUser;
 
-/// Largest request body accepted (credentials and tokens are a few hundred bytes).
+/// Largest request body accepted (credentials and tokens are a few hundred bytes). Enforced by the
+/// body extractors, so the 413 carries the JSON error body like every other error.
 const BODY_LIMIT_BYTES: usize = 16 * 1024;
 
 /// The reauth routes (`/auth/*`, `/api/me`, `/.well-known/jwks.json`, `/healthz`) with their layers,
@@ -53,7 +53,7 @@ pub fn router(service: AuthService) -> Router {
                 "error": "method_not_allowed", "error_description": "method not allowed on this path", "reason": "method"
             })))
         })
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(service.clone(), check_origin));
     let routes = match cors(&service) {
         Some(cors) => routes.layer(cors),

@@ -185,6 +185,7 @@ impl AuditKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {
     /// What happened.
+    #[serde(rename = "type")]
     pub kind: AuditKind,
     /// The user concerned; `None` for a failed login with an unknown name.
     #[serde(skip)]

@@ -160,7 +160,7 @@ impl AccessTokens {
         // verify_strict rejects small-order keys and non-canonical signatures (malleability).
         self.keys
             .verifying_key()
-            .verify_strict(token[..signing_input_len].as_bytes(), &Signature::from_bytes(&signature_bytes))
+            .verify_strict(&token.as_bytes()[..signing_input_len], &Signature::from_bytes(&signature_bytes))
             .map_err(|_| AccessTokenError::Signature)?;
 
         let claims: IncomingClaims =

@@ -1,0 +1,103 @@
+//! The `reauth-server` binary: `serve` and the `user` commands, as an operator runs them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{error_reason, TestServer, PASSWORD};
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reauth-server"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("REAUTH_") || name.starts_with("JWT_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn user_command(server: &TestServer, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = binary()
+        .arg("user")
+        .args(args)
+        .args(["--store", &format!("sqlite://{}", server.db_path.display())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn user_add_reads_the_password_from_stdin_and_disable_ends_sessions() {
+    let server = TestServer::start().await;
+    let added = user_command(&server, &["add", "Carol"], &format!("{PASSWORD}\n"));
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let session = server.login("carol").await;
+
+    let disabled = user_command(&server, &["disable", "carol"], "");
+    assert!(disabled.status.success(), "{}", String::from_utf8_lossy(&disabled.stderr));
+    assert_eq!(error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "inactive");
+    let login = server.post_json("/auth/login", serde_json::json!({ "username": "carol", "password": PASSWORD })).await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+
+    assert!(user_command(&server, &["enable", "carol"], "").status.success());
+    server.login("carol").await;
+}
+
+#[tokio::test]
+async fn user_add_refuses_a_weak_password_and_a_missing_user_is_an_error() {
+    let server = TestServer::start().await;
+    let weak = user_command(&server, &["add", "dave"], "123\n");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 8"));
+    let missing = user_command(&server, &["disable", "nobody"], "");
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn serve_help_documents_every_environment_variable() {
+    let help = binary().args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for variable in [
+        "REAUTH_BIND", "REAUTH_STORE", "REAUTH_SIGNING_KEY", "JWT_ACCESS_EXPIRES_IN", "JWT_REFRESH_EXPIRES_IN",
+        "REAUTH_SESSION_MAX_AGE", "REAUTH_REUSE_INTERVAL", "REAUTH_COOKIE_SECURE", "REAUTH_ALLOWED_ORIGINS",
+        "REAUTH_ALLOW_REGISTRATION",
+    ] {
+        assert!(text.contains(variable), "{variable} missing from serve --help");
+    }
+}
+
+#[test]
+fn invalid_settings_fail_at_start_up_with_a_clear_message() {
+    let cases: [(&str, &str, &str); 4] = [
+        ("JWT_ACCESS_EXPIRES_IN", "soon", "time span"),
+        ("REAUTH_STORE", "mongodb://x", "not supported"),
+        ("REAUTH_ALLOWED_ORIGINS", "app.example.com", "not an origin"),
+        ("JWT_REFRESH_EXPIRES_IN", "0s", "longer than 0s"),
+    ];
+    for (variable, value, expected) in cases {
+        let output = binary().args(["serve", "--bind", "127.0.0.1:0"]).env("REAUTH_STORE", "memory://").env(variable, value).output().unwrap();
+        assert!(!output.status.success(), "{variable}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{variable}={value}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_and_answers_on_it() {
+    let mut child = binary()
+        .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory://"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("reauth-server listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(health.status(), StatusCode::OK);
+}
