@@ -19,13 +19,13 @@ use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{EventTarget, ReadableStream, Request, RequestInit, Response, Url};
 
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{get_property, now, set_property, to_js_string};
+use crate::js::{get_property, next_task, now, promise, set_property, spawn, to_js_string};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};
@@ -105,7 +105,7 @@ impl Inner {
             let weak = Rc::downgrade(&inner);
             let channel = TabChannel::open(&inner.options.coordination_name(), move |message| {
                 if let Some(inner) = weak.upgrade() {
-                    spawn_local(async move { inner.on_tab_message(message) });
+                    spawn(async move { inner.on_tab_message(message) });
                 }
             });
             *inner.channel.borrow_mut() = channel;
@@ -201,7 +201,9 @@ impl Inner {
     /// A valid access token and its generation, renewing first when it is due.
     pub(crate) async fn valid_token(self: &Rc<Self>) -> Result<(String, u32), AuthError> {
         match self.token_state() {
-            TokenState::None => return Err(AuthError::unauthenticated()),
+            // Not signed in, unless a restore is under way: then its outcome decides.
+            TokenState::None if self.state.borrow().flight.is_none() => return Err(AuthError::unauthenticated()),
+            TokenState::None => {}
             TokenState::Fresh { token, generation } => return Ok((token, generation)),
             // A refresh failed moments ago and the token still works: use it, do not hammer.
             TokenState::Due { token, generation, expired: false, backing_off: true } => return Ok((token, generation)),
@@ -301,7 +303,7 @@ impl Inner {
         let outcome = Rc::new(RefCell::new(None));
         let this = self.clone();
         let slot = outcome.clone();
-        let done = future_to_promise(async move {
+        let done = promise(async move {
             let result = this.run_refresh().await;
             *slot.borrow_mut() = Some(result);
             let mut state = this.state.borrow_mut();
@@ -321,7 +323,13 @@ impl Inner {
             (state.epoch, state.token_generation)
         };
         let this = self.clone();
+        let coordinated = self.locks.is_some();
         self.with_refresh_lock(move || async move {
+            if coordinated {
+                // The tab that held the lock posted its tokens before releasing it; let that
+                // message land before deciding whether our own request is still needed.
+                next_task().await;
+            }
             if let Some(settled) = this.settled_while_waiting(epoch, generation) {
                 return settled;
             }
@@ -508,7 +516,7 @@ impl Inner {
         match due {
             Some(true) => {
                 let this = self.clone();
-                spawn_local(async move {
+                spawn(async move {
                     let _ = this.refresh().await;
                 });
             }
@@ -534,7 +542,7 @@ impl Inner {
                     return;
                 }
                 if let Some(inner) = weak.upgrade() {
-                    spawn_local(async move { inner.on_wake() });
+                    spawn(async move { inner.on_wake() });
                 }
             });
             if target.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref()).is_ok() {
@@ -595,7 +603,7 @@ impl Inner {
 /// Timer callback: only schedules, so the timer is never dropped while its closure runs.
 fn renew_soon(weak: &Weak<Inner>) {
     if let Some(inner) = weak.upgrade() {
-        spawn_local(async move {
+        spawn(async move {
             let _ = inner.refresh().await;
         });
     }

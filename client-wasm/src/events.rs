@@ -1,9 +1,9 @@
 //! `onChange` listeners and the event objects they receive.
 
-use js_sys::Function;
-use serde::Serialize;
+use js_sys::{Function, Object};
 use wasm_bindgen::JsValue;
 
+use crate::js::set_property;
 use crate::protocol::User;
 
 /// The event types, as the `type` field spells them.
@@ -40,33 +40,18 @@ pub(crate) fn sign_out_reason(server_reason: Option<&str>) -> &'static str {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventObject<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a User>,
-}
-
-/// Builds `{type, reason?, expiresAt?, user?}` as a plain JS object.
+/// Builds `{type, reason?, expiresAt?, user?}`; absent fields are left out, not `undefined`.
 pub(crate) fn event_object(kind: EventKind, reason: Option<&str>, session: Option<(&User, f64)>) -> JsValue {
-    let event = EventObject {
-        kind: kind.as_str(),
-        reason,
-        expires_at: session.map(|(_, expires_at)| expires_at),
-        user: session.map(|(user, _)| user),
-    };
-    to_js(&event)
-}
-
-/// Serialises to plain objects with `null` for `None`, like the JSON the server sent.
-pub(crate) fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    let event = Object::new();
+    set_property(&event, "type", &kind.as_str().into());
+    if let Some(reason) = reason {
+        set_property(&event, "reason", &reason.into());
+    }
+    if let Some((user, expires_at)) = session {
+        set_property(&event, "expiresAt", &expires_at.into());
+        set_property(&event, "user", &user.to_js());
+    }
+    event.into()
 }
 
 /// The registered listeners, each with the id its unsubscribe function removes.

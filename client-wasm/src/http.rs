@@ -6,7 +6,6 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise, JSON};
-use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -134,12 +133,12 @@ impl Answer {
         if !self.is_success() {
             return Err(self.into_error(ErrorCode::Unauthenticated));
         }
-        parse(self.body).ok_or_else(|| invalid_response("the token answer lacks access_token, expires_in or user"))
+        TokenResponse::from_js(&self.body).ok_or_else(|| invalid_response("the token answer lacks access_token, expires_in or user"))
     }
 
     /// The error this answer stands for; `on_unauthorized` is what a 401 means at this endpoint.
     pub(crate) fn into_error(self, on_unauthorized: ErrorCode) -> AuthError {
-        let body: ErrorBody = parse(self.body).unwrap_or_default();
+        let body = ErrorBody::from_js(&self.body);
         let code = match self.status {
             401 => on_unauthorized,
             403 => ErrorCode::Forbidden,
@@ -150,7 +149,7 @@ impl Answer {
         let message = body
             .error_description
             .or(body.error)
-            .unwrap_or_else(|| ["the server answered HTTP ", &self.status.to_string()].concat());
+            .unwrap_or_else(|| String::from("unexpected answer from the server"));
         AuthError {
             code,
             message,
@@ -163,10 +162,6 @@ impl Answer {
 
 pub(crate) fn bearer_value(token: &str) -> String {
     ["Bearer ", token].concat()
-}
-
-fn parse<T: DeserializeOwned>(body: JsValue) -> Option<T> {
-    serde_wasm_bindgen::from_value(body).ok()
 }
 
 fn invalid_response(message: &str) -> AuthError {

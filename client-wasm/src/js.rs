@@ -1,6 +1,9 @@
 //! Small bindings and helpers around browser globals.
 
-use js_sys::Reflect;
+use std::future::Future;
+use std::pin::Pin;
+
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::timing::Instant;
@@ -14,6 +17,15 @@ extern "C" {
     /// `String(value)`: how fetch itself turns a URL object into text.
     #[wasm_bindgen(js_name = String)]
     pub(crate) fn to_js_string(value: &JsValue) -> String;
+
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &js_sys::Function, delay_ms: i32);
+}
+
+/// Resolves after the tasks already queued (such as channel messages) have run.
+pub(crate) async fn next_task() {
+    let waited = js_sys::Promise::new(&mut |resolve, _| set_timeout(&resolve, 0));
+    let _ = wasm_bindgen_futures::JsFuture::from(waited).await;
 }
 
 /// Both clocks at once; see [`Instant`].
@@ -29,4 +41,19 @@ pub(crate) fn set_property(target: &JsValue, key: &str, value: &JsValue) {
 /// Reads a property, `undefined` when the target is not an object.
 pub(crate) fn get_property(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+type BoxedJsFuture = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// `future_to_promise` through one boxed type: every generic instance of it costs 1–3 KB of Wasm,
+/// and each async method would otherwise make its own.
+pub(crate) fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let boxed: BoxedJsFuture = Box::pin(future);
+    wasm_bindgen_futures::future_to_promise(boxed)
+}
+
+/// `spawn_local` through one boxed type, for the same reason.
+pub(crate) fn spawn(future: impl Future<Output = ()> + 'static) {
+    let boxed: Pin<Box<dyn Future<Output = ()>>> = Box::pin(future);
+    wasm_bindgen_futures::spawn_local(boxed);
 }

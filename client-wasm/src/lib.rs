@@ -18,10 +18,9 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use crate::js::promise;
 
 use crate::client::Inner;
-use crate::events::to_js;
 use crate::options::Options;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -88,6 +87,13 @@ export type AuthEvent =
   | { type: "refresh_failed"; reason: ReauthErrorCode; user: User; expiresAt: number };
 "#;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The second argument of `fetch`, typed as such in TypeScript.
+    #[wasm_bindgen(typescript_type = "RequestInit")]
+    pub type FetchInit;
+}
+
 /// The client an application creates once per page (or per server it signs in to).
 #[wasm_bindgen]
 pub struct AuthClient {
@@ -128,14 +134,14 @@ impl AuthClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<User | null>")]
     pub fn restore(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.restore().await?.map_or(JsValue::NULL, |user| to_js(&user))) })
+        promise(async move { Ok(inner.restore().await?.map_or(JsValue::NULL, |user| user.to_js())) })
     }
 
     /// Signs in with a username and password; resolves to the user.
     #[wasm_bindgen(unchecked_return_type = "Promise<User>")]
     pub fn login(&self, username: String, password: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(to_js(&inner.login(&username, &password).await?)) })
+        promise(async move { Ok(inner.login(&username, &password).await?.to_js()) })
     }
 
     /// A drop-in for `window.fetch`: attaches the access token to requests for `baseUrl`'s origin
@@ -144,25 +150,25 @@ impl AuthClient {
     pub fn fetch(
         &self,
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RequestInit")] init: Option<js_sys::Object>,
+        init: Option<FetchInit>,
     ) -> Promise {
         let inner = self.inner.clone();
         let init: JsValue = init.map_or(JsValue::UNDEFINED, Into::into);
-        future_to_promise(async move { inner.fetch(input, init).await })
+        promise(async move { inner.fetch(input, init).await })
     }
 
     /// A valid access token, renewed first if it is due.
     #[wasm_bindgen(js_name = accessToken, unchecked_return_type = "Promise<string>")]
     pub fn access_token(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.valid_token().await?.0.into()) })
+        promise(async move { Ok(inner.valid_token().await?.0.into()) })
     }
 
     /// Signs out here and in every tab, and revokes the session on the server.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.logout().await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -172,7 +178,7 @@ impl AuthClient {
     #[wasm_bindgen(js_name = logoutAll, unchecked_return_type = "Promise<void>")]
     pub fn logout_all(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.logout_all().await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -187,7 +193,7 @@ impl AuthClient {
     /// The signed-in user, or `null`.
     #[wasm_bindgen(getter, unchecked_return_type = "User | null")]
     pub fn user(&self) -> JsValue {
-        self.inner.user().map_or(JsValue::NULL, |user| to_js(&user))
+        self.inner.user().map_or(JsValue::NULL, |user| user.to_js())
     }
 
     /// When the access token expires (ms since the epoch, for display), or `null`.

@@ -1,17 +1,23 @@
-//! The JSON the reauth server speaks, as far as the client reads it. Only the fields used are
-//! declared; serde ignores the rest, so the server can add fields without breaking clients.
+//! The JSON the reauth server speaks, as far as the client reads it. The browser parses the JSON
+//! (`response.json()`); these readers pick the fields they need from the resulting objects and
+//! ignore the rest, so the server can add fields without breaking clients. Readers and writers
+//! are written by hand: serde's generated code cost more Wasm than the session engine itself
+//! (see docs/BENCHMARKS.md).
 
-use serde::{Deserialize, Serialize};
+use js_sys::Object;
+use wasm_bindgen::JsValue;
+
+use crate::js::{get_property, set_property};
 
 /// The signed-in user, as the server describes it (`id` is a string).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct User {
     pub(crate) id: String,
     pub(crate) username: String,
 }
 
 /// The body of a successful `POST /auth/login` or `POST /auth/refresh`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub(crate) struct TokenResponse {
     pub(crate) access_token: String,
     /// Seconds the access token stays valid, counted from when the server answered. The client
@@ -20,15 +26,59 @@ pub(crate) struct TokenResponse {
     pub(crate) user: User,
 }
 
-/// The body of every error answer: `{"error", "error_description", "reason"}`.
-#[derive(Debug, Default, Deserialize)]
+/// The body of every error answer: `{"error", "error_description", "reason"}`, all optional.
+#[derive(Debug, Default)]
 pub(crate) struct ErrorBody {
-    #[serde(default)]
     pub(crate) error: Option<String>,
-    #[serde(default)]
     pub(crate) error_description: Option<String>,
-    #[serde(default)]
     pub(crate) reason: Option<String>,
+}
+
+impl User {
+    pub(crate) fn from_js(value: &JsValue) -> Option<Self> {
+        Some(Self {
+            id: get_property(value, "id").as_string()?,
+            username: get_property(value, "username").as_string()?,
+        })
+    }
+
+    /// `{id, username}`, as the server sent it.
+    pub(crate) fn to_js(&self) -> JsValue {
+        let object = Object::new();
+        set_property(&object, "id", &self.id.as_str().into());
+        set_property(&object, "username", &self.username.as_str().into());
+        object.into()
+    }
+}
+
+impl TokenResponse {
+    /// `None` unless the token, a numeric lifetime and the user are all there.
+    pub(crate) fn from_js(value: &JsValue) -> Option<Self> {
+        Some(Self {
+            access_token: get_property(value, "access_token").as_string()?,
+            expires_in: get_property(value, "expires_in").as_f64()?,
+            user: User::from_js(&get_property(value, "user"))?,
+        })
+    }
+
+    /// The same shape as the server's JSON, so [`TokenResponse::from_js`] reads it back.
+    pub(crate) fn to_js(&self) -> JsValue {
+        let object = Object::new();
+        set_property(&object, "access_token", &self.access_token.as_str().into());
+        set_property(&object, "expires_in", &self.expires_in.into());
+        set_property(&object, "user", &self.user.to_js());
+        object.into()
+    }
+}
+
+impl ErrorBody {
+    pub(crate) fn from_js(value: &JsValue) -> Self {
+        Self {
+            error: get_property(value, "error").as_string(),
+            error_description: get_property(value, "error_description").as_string(),
+            reason: get_property(value, "reason").as_string(),
+        }
+    }
 }
 
 /// The endpoints the client calls, relative to `baseUrl`.

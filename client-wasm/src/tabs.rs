@@ -15,14 +15,13 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::{get_property, set_property};
+use crate::js::{get_property, promise, set_property};
 use crate::protocol::TokenResponse;
 
 #[wasm_bindgen]
@@ -67,7 +66,7 @@ where
         let (work, output, running) = (work.clone(), output.clone(), running.clone());
         let callback = Closure::once_into_js(move |_lock: JsValue| -> Promise {
             let Some(work) = work.borrow_mut().take() else { return Promise::resolve(&JsValue::UNDEFINED) };
-            let promise = future_to_promise(async move {
+            let promise = promise(async move {
                 let result = work().await;
                 *output.borrow_mut() = Some(result);
                 Ok(JsValue::UNDEFINED)
@@ -106,12 +105,44 @@ where
 }
 
 /// What one tab tells the others.
-#[derive(Serialize, Deserialize)]
 pub(crate) enum TabMessage {
     /// This tab got tokens from the server; `new_login` marks a sign-in rather than a renewal.
     Tokens { response: TokenResponse, new_login: bool },
     /// This tab's session ended; `reason` as in the `signed_out` event.
     SignedOut { reason: String },
+}
+
+/// The `reauth` field marks our messages; its value is the message format's version.
+const FORMAT: &str = "reauth";
+const FORMAT_VERSION: f64 = 1.0;
+
+impl TabMessage {
+    /// `{reauth: 1, tokens, newLogin}` or `{reauth: 1, signedOut: reason}`.
+    fn to_js(&self) -> JsValue {
+        let object = Object::new();
+        set_property(&object, FORMAT, &FORMAT_VERSION.into());
+        match self {
+            Self::Tokens { response, new_login } => {
+                set_property(&object, "tokens", &response.to_js());
+                set_property(&object, "newLogin", &JsValue::from_bool(*new_login));
+            }
+            Self::SignedOut { reason } => set_property(&object, "signedOut", &reason.as_str().into()),
+        }
+        object.into()
+    }
+
+    fn from_js(value: &JsValue) -> Option<Self> {
+        if get_property(value, FORMAT).as_f64() != Some(FORMAT_VERSION) {
+            return None;
+        }
+        if let Some(reason) = get_property(value, "signedOut").as_string() {
+            return Some(Self::SignedOut { reason });
+        }
+        Some(Self::Tokens {
+            response: TokenResponse::from_js(&get_property(value, "tokens"))?,
+            new_login: get_property(value, "newLogin").as_bool()?,
+        })
+    }
 }
 
 /// An open BroadcastChannel with its message handler; closing happens on drop.
@@ -126,7 +157,7 @@ impl TabChannel {
         let channel = BroadcastChannel::new(name).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             // Anything else posted on this channel name is not ours to act on.
-            if let Ok(message) = serde_wasm_bindgen::from_value(event.data()) {
+            if let Some(message) = TabMessage::from_js(&event.data()) {
                 on_message(message);
             }
         });
@@ -135,9 +166,8 @@ impl TabChannel {
     }
 
     pub(crate) fn post(&self, message: &TabMessage) {
-        if let Ok(value) = message.serialize(&serde_wasm_bindgen::Serializer::json_compatible()) {
-            let _ = self.channel.post_message(&value);
-        }
+        // Fails only for values that cannot be cloned, which ours never contain.
+        let _ = self.channel.post_message(&message.to_js());
     }
 }
 
