@@ -133,6 +133,6 @@ mod tests {
     #[test]
     fn retry_after_is_a_floor_for_the_backoff() {
         assert_eq!(backoff_ms(1, 0.0, Some(7.0)), 7_000.0);
-        assert_eq!(backoff_ms(6, 0.0, Some(1.0)), 16_000.0);
+        assert_eq!(backoff_ms(5, 0.0, Some(1.0)), 8_000.0);
     }
 }

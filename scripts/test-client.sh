@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Tests the Wasm client end to end and checks its npm package:
+#   1. starts a real reauth-server on loopback (3 s access tokens) and a fault proxy in front of it;
+#   2. runs the browser tests: `wasm-pack test --headless --chrome client-wasm` in Debian's Chromium;
+#   3. builds the npm package for the `web` and `bundler` targets, `npm pack`s both, and builds the
+#      Vite SPA in tests/spa against each tarball.
+# Exits non-zero on any failure. Usage: bash scripts/test-client.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh client browser
+source scripts/env.sh
+
+ROOT=$PWD
+SCRATCH=$ROOT/.tmp/client-test
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH/tmp"
+# Each Chromium run leaves ~13 MB of profile in $TMPDIR: keep it in scratch space removed below.
+export TMPDIR=$SCRATCH/tmp
+
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$SCRATCH/tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+
+log() { printf '[test-client] %s\n' "$*" >&2; }
+
+# Starts "$@" in the background, logging to $1.log, and prints the URL from its "listening on" line.
+start_and_wait_for_url() {
+  local name=$1; shift
+  "$@" >"$SCRATCH/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    local url
+    url=$(grep -o 'listening on http://[0-9.:]*' "$SCRATCH/$name.log" | head -n1 | sed 's/listening on //' || true)
+    if [ -n "$url" ]; then echo "$url"; return 0; fi
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "$name did not start:"; cat "$SCRATCH/$name.log" >&2
+  return 1
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+log "building reauth-server"
+cargo build -p reauth-server --quiet
+SERVER_BIN=$CARGO_TARGET_DIR/debug/reauth-server
+
+# The test runner serves its page from this address; the server's CORS allowlist must name it.
+PAGE_ADDRESS=127.0.0.1:$(free_port)
+SERVER_URL=$(REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// \
+  JWT_ACCESS_EXPIRES_IN=3s JWT_REFRESH_EXPIRES_IN=1h REAUTH_REUSE_INTERVAL=10s \
+  REAUTH_COOKIE_SECURE=false REAUTH_ALLOWED_ORIGINS=http://$PAGE_ADDRESS RUST_LOG=warn \
+  start_and_wait_for_url server "$SERVER_BIN" serve)
+PROXY_URL=$(start_and_wait_for_url proxy node scripts/client-fault-proxy.mjs "$SERVER_URL")
+log "server $SERVER_URL, fault proxy $PROXY_URL, test page http://$PAGE_ADDRESS"
+
+log "browser tests (wasm-pack test --headless --chrome)"
+WASM_BINDGEN_TEST_ADDRESS=$PAGE_ADDRESS \
+WASM_BINDGEN_TEST_TIMEOUT=600 \
+WASM_BINDGEN_TEST_NO_ORIGIN_ISOLATION=1 \
+REAUTH_TEST_SERVER=$SERVER_URL \
+REAUTH_TEST_PROXY=$PROXY_URL \
+  wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" client-wasm
+
+for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+
+log "npm package: web and bundler targets, packed, imported by a Vite SPA"
+for target in web bundler; do
+  pkg=$SCRATCH/pkg-$target
+  wasm-pack build client-wasm --target "$target" --profile wasm-release --out-dir "$pkg"
+  mkdir -p "$SCRATCH/packs/$target"
+  tarball=$(cd "$pkg" && npm pack --silent --pack-destination "$SCRATCH/packs/$target")
+  spa=$SCRATCH/spa-$target
+  cp -r tests/spa "$spa"
+  cp "$SCRATCH/packs/$target/$tarball" "$spa/reauth-client.tgz"
+  (cd "$spa" && npm install --no-audit --no-fund --loglevel=error)
+  (cd "$spa" && SPA_TARGET=$target "$ROOT/node_modules/.bin/vite" build --logLevel warn)
+  ls "$spa"/dist/assets/*.wasm >/dev/null
+  log "$target: $tarball installed, vite build ok ($(du -sh "$spa/dist" | cut -f1))"
+done
+log "all client checks passed"
