@@ -4,6 +4,9 @@ use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Lives beside the library's modules but belongs to the binary alone.
+mod bench;
 use reauth_server::config::ServeArgs;
 use reauth_server::server::{self, RunningServer};
 use reauth_server::AuthService;
@@ -19,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(Box<ServeArgs>),
+    /// Load-test over HTTP on loopback: logins, then refreshes, then protected requests.
+    Bench(bench::BenchArgs),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -68,6 +73,7 @@ async fn main() -> ExitCode {
     init_tracing();
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::User { command, store } => user(command, &store).await,
     };
     match result {
