@@ -282,6 +282,23 @@ async fn wrong_password_rejects_with_invalid_credentials() {
 }
 
 #[wasm_bindgen_test]
+async fn repeated_failed_logins_reject_with_rate_limited_and_retry_after() {
+    let (username, _) = register().await;
+    let auth = client(SERVER, &[solo()]);
+    let mut codes = Vec::new();
+    let mut last = JsValue::UNDEFINED;
+    // The server under test allows 5 failures per username (REAUTH_LOGIN_MAX_FAILURES default).
+    for _ in 0..6 {
+        last = settle(auth.login(username.clone(), "wrong password".into())).await.expect_err("refused");
+        codes.push(error_code(&last));
+    }
+    assert_eq!(codes[..5], ["invalid_credentials"; 5]);
+    assert_eq!(codes[5], "rate_limited");
+    assert_eq!(field(&last, "status").as_f64(), Some(429.0));
+    assert!(field(&last, "retryAfter").as_f64().is_some_and(|seconds| seconds >= 1.0), "Retry-After is exposed");
+}
+
+#[wasm_bindgen_test]
 fn bad_options_throw_invalid_options() {
     let missing = AuthClient::new(&object(&[])).err().expect("baseUrl is required");
     assert_eq!(error_code(&missing), "invalid_options");
