@@ -10,7 +10,7 @@ bash scripts/setup.sh server client browser
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "server: unit, store conformance and HTTP integration tests"
-cargo test -p reauth-server --all-targets
+cargo test -p reauth-server
 
 for suite in scripts/test-stores.sh scripts/test-client.sh scripts/test-e2e.sh; do
   if [ -f "$suite" ]; then

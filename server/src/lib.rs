@@ -37,3 +37,8 @@ pub use store::{MemoryStore, TokenStore};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use tokens::Keys;
+
+/// The README's Rust examples, compiled as doctests so they stay true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
