@@ -2,8 +2,9 @@
 # Tests the Wasm client end to end and checks its npm package:
 #   1. starts a real reauth-server on loopback (3 s access tokens) and a fault proxy in front of it;
 #   2. runs the browser tests: `wasm-pack test --headless --chrome client-wasm` in Debian's Chromium;
-#   3. builds the npm package for the `web` and `bundler` targets, `npm pack`s both, and builds the
-#      Vite SPA in tests/spa against each tarball.
+#   3. builds the npm package for the `web` and `bundler` targets, `npm pack`s both, builds the
+#      Vite SPA in tests/spa against each tarball, and runs each built SPA in Chromium, served by
+#      reauth-server itself, where it goes through the README's example and must report "ok".
 # Exits non-zero on any failure. Usage: bash scripts/test-client.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,15 +30,16 @@ trap cleanup EXIT
 
 log() { printf '[test-client] %s\n' "$*" >&2; }
 
-# Starts "$@" in the background, logging to $1.log, and prints the URL from its "listening on" line.
+# Starts "$@" in the background, logging to $1.log, and sets STARTED_URL from its "listening on"
+# line. (Not called as $(...): a subshell would lose the pid that cleanup needs.)
+STARTED_URL=
 start_and_wait_for_url() {
   local name=$1; shift
   "$@" >"$SCRATCH/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
-    local url
-    url=$(grep -o 'listening on http://[0-9.:]*' "$SCRATCH/$name.log" | head -n1 | sed 's/listening on //' || true)
-    if [ -n "$url" ]; then echo "$url"; return 0; fi
+    STARTED_URL=$(grep -o 'listening on http://[0-9.:]*' "$SCRATCH/$name.log" | head -n1 | sed 's/listening on //' || true)
+    if [ -n "$STARTED_URL" ]; then return 0; fi
     kill -0 "${pids[-1]}" 2>/dev/null || break
     sleep 0.1
   done
@@ -55,11 +57,13 @@ SERVER_BIN=$CARGO_TARGET_DIR/debug/reauth-server
 
 # The test runner serves its page from this address; the server's CORS allowlist must name it.
 PAGE_ADDRESS=127.0.0.1:$(free_port)
-SERVER_URL=$(REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// \
+REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// \
   JWT_ACCESS_EXPIRES_IN=3s JWT_REFRESH_EXPIRES_IN=1h REAUTH_REUSE_INTERVAL=10s \
   REAUTH_COOKIE_SECURE=false REAUTH_ALLOWED_ORIGINS=http://$PAGE_ADDRESS RUST_LOG=warn \
-  start_and_wait_for_url server "$SERVER_BIN" serve)
-PROXY_URL=$(start_and_wait_for_url proxy node scripts/client-fault-proxy.mjs "$SERVER_URL")
+  start_and_wait_for_url server "$SERVER_BIN" serve
+SERVER_URL=$STARTED_URL
+start_and_wait_for_url proxy node scripts/client-fault-proxy.mjs "$SERVER_URL"
+PROXY_URL=$STARTED_URL
 log "server $SERVER_URL, fault proxy $PROXY_URL, test page http://$PAGE_ADDRESS"
 
 log "browser tests (wasm-pack test --headless --chrome)"
@@ -85,5 +89,11 @@ for target in web bundler; do
   (cd "$spa" && SPA_TARGET=$target "$ROOT/node_modules/.bin/vite" build --logLevel warn)
   ls "$spa"/dist/assets/*.wasm >/dev/null
   log "$target: $tarball installed, vite build ok ($(du -sh "$spa/dist" | cut -f1))"
+
+  REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// REAUTH_COOKIE_SECURE=false RUST_LOG=warn \
+    REAUTH_WWW_DIR="$spa/dist" start_and_wait_for_url "site-$target" "$SERVER_BIN" serve
+  page=index.html; [ "$target" = bundler ] && page=bundler.html
+  node tests/spa/check-in-browser.mjs "$STARTED_URL/$page"
+  kill "${pids[-1]}" 2>/dev/null || true
 done
 log "all client checks passed"

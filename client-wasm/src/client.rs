@@ -58,6 +58,10 @@ struct State {
     /// Until this monotonic time a call that finds the token due but still valid uses it as is,
     /// instead of hammering a server that just failed.
     backoff_until: f64,
+    /// A sign-out happened here (or reached us from another tab) and no sign-in since. Another
+    /// tab's renewal that crossed the sign-out in flight must not revive the session; only a new
+    /// login, here or in another tab, does.
+    signed_out: bool,
     closed: bool,
 }
 
@@ -415,6 +419,7 @@ impl Inner {
             });
             state.failures = 0;
             state.backoff_until = 0.0;
+            state.signed_out = false;
         }
         self.schedule_renewal();
         self.emit(kind, None);
@@ -428,6 +433,7 @@ impl Inner {
             state.flight = None;
             state.timer = None;
             state.failures = 0;
+            state.signed_out = true;
             state.session.take().is_some()
         };
         if had_session {
@@ -461,6 +467,7 @@ impl Inner {
             return;
         }
         match message {
+            TabMessage::Tokens { new_login: false, .. } if self.state.borrow().signed_out => {}
             TabMessage::Tokens { response, new_login } => {
                 let kind = if new_login || self.user().is_none() { EventKind::SignedIn } else { EventKind::Refreshed };
                 if new_login {

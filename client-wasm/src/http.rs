@@ -111,13 +111,16 @@ impl Transport {
             .flatten()
             .and_then(|value| value.trim().parse::<u32>().ok())
             .map(f64::from);
-        let body = match response.json() {
-            Ok(parsing) if status != 204 => match JsFuture::from(parsing).await {
+        // 204 has no body to parse; calling json() on it would leave a rejected promise behind.
+        let parsing = if status == 204 { None } else { response.json().ok() };
+        let body = match parsing {
+            Some(parsing) => match JsFuture::from(parsing).await {
                 Ok(body) => body,
                 Err(error) if timed_out.get() => return Err(failed(error)),
+                // Not JSON (a proxy's HTML error page, say): the status alone decides.
                 Err(_) => JsValue::NULL,
             },
-            _ => JsValue::NULL,
+            None => JsValue::NULL,
         };
         Ok(Answer { status, body, retry_after })
     }

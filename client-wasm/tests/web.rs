@@ -85,6 +85,12 @@ export function hideCoordinationApis() {
   globalThis.BroadcastChannel = undefined;
   return () => { delete navigator.locks; globalThis.BroadcastChannel = channel; };
 }
+// Posts on the client's channel what another tab would after getting tokens.
+export function postTokensFromAnotherTab(base, accessToken, user, newLogin) {
+  const channel = new BroadcastChannel(`reauth:${base}`);
+  channel.postMessage({ reauth: 1, tokens: { access_token: accessToken, expires_in: 3, user }, newLogin });
+  channel.close();
+}
 export function fireEvent(target, type) {
   (target === "document" ? document : window).dispatchEvent(new Event(type));
 }
@@ -113,6 +119,8 @@ extern "C" {
     fn hold_lock(name: &str) -> Promise;
     #[wasm_bindgen(js_name = hideCoordinationApis)]
     fn hide_coordination_apis() -> Function;
+    #[wasm_bindgen(js_name = postTokensFromAnotherTab)]
+    fn post_tokens_from_another_tab(base: &str, access_token: &str, user: &JsValue, new_login: bool);
     #[wasm_bindgen(js_name = fireEvent)]
     fn fire_event(target: &str, kind: &str);
     #[wasm_bindgen(js_name = streamBody)]
@@ -673,6 +681,24 @@ async fn logout_in_one_tab_signs_out_every_tab() {
     assert!(wait_for_event(&events, "signed_out", 1_000).await);
     assert_eq!(events.borrow().as_slice(), [("signed_out".to_owned(), "logout".to_owned())]);
     assert!(!second.is_authenticated());
+}
+
+#[wasm_bindgen_test]
+async fn a_renewal_from_another_tab_that_crossed_a_logout_does_not_sign_back_in() {
+    let (auth, _) = signed_in(SERVER, &[manual()]).await;
+    let token = access_token(&auth).await.expect("token");
+    let user = auth.user();
+    settle(auth.logout()).await.expect("logout");
+    let events = record_events(&auth);
+
+    post_tokens_from_another_tab(SERVER, &token, &user, false);
+    sleep(300).await;
+    assert!(!auth.is_authenticated(), "a renewal posted before the logout landed after it");
+    assert!(types(&events).is_empty());
+
+    post_tokens_from_another_tab(SERVER, &token, &user, true);
+    assert!(wait_for_event(&events, "signed_in", 1_000).await, "a new login in another tab signs this tab in");
+    assert!(auth.is_authenticated());
 }
 
 #[wasm_bindgen_test]
