@@ -117,11 +117,13 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "REAUTH_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Token store: `sqlite://PATH` (embedded default), `memory://` (tests; lost on exit).
+    /// Token store: `sqlite://PATH` (embedded default), `redis://HOST:PORT` or
+    /// `postgres://USER@HOST/DB` (shared by several instances), `memory://` (tests; lost on exit).
     #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db")]
     pub store: String,
-    /// PKCS#8 PEM Ed25519 private key. Unset: generated once next to the SQLite file and reused;
-    /// with `memory://`, an ephemeral key.
+    /// PKCS#8 PEM Ed25519 private key (`reauth-server keygen FILE` makes one). Unset: generated once
+    /// next to the SQLite file and reused; with `memory://`, an ephemeral key; required with Redis
+    /// and PostgreSQL, whose instances must all sign with the same key.
     #[arg(long, env = "REAUTH_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
     /// Access-token lifetime.

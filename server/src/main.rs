@@ -24,6 +24,12 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Load-test over HTTP on loopback: logins, then refreshes, then protected requests.
     Bench(bench::BenchArgs),
+    /// Create a signing key file for REAUTH_SIGNING_KEY (an existing file is kept as it is); all
+    /// instances sharing a store must read the same one.
+    Keygen {
+        /// Where to write the PKCS#8 PEM Ed25519 private key (mode 0600).
+        file: std::path::PathBuf,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -74,6 +80,9 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Keygen { file } => reauth_server::Keys::load_or_create(&file)
+            .map(|keys| println!("signing key {} in {}", keys.kid(), file.display()))
+            .map_err(|error| error.to_string()),
         Command::User { command, store } => user(command, &store).await,
     };
     match result {

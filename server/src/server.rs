@@ -17,6 +17,11 @@ use crate::tokens::Keys;
 
 /// How often expired sessions and old audit events are removed.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+/// The longest a networked store may take to answer one call before the request gets a 503.
+pub const STORE_CALL_LIMIT: Duration = Duration::from_secs(2);
+
+const REDIS_SCHEMES: [&str; 3] = ["redis://", "rediss://", "redis+unix://"];
+const POSTGRES_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
 
 /// Why the server could not start; the message names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +68,28 @@ pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBu
         let store = crate::store::SqliteStore::open_url(url).await.map_err(store_error)?;
         return Ok((Arc::new(store), Some(PathBuf::from(path))));
     }
+    #[cfg(feature = "redis")]
+    if REDIS_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        let store = crate::store::RedisStore::open_url(url).await.map_err(store_error)?;
+        return Ok((Arc::new(crate::store::TimeLimited::new(store, STORE_CALL_LIMIT)), None));
+    }
+    #[cfg(feature = "postgres")]
+    if POSTGRES_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        let store = crate::store::PostgresStore::open_url(url).await.map_err(store_error)?;
+        return Ok((Arc::new(crate::store::TimeLimited::new(store, STORE_CALL_LIMIT)), None));
+    }
     Err(StartError::Config(format!(
-        "REAUTH_STORE {url:?} is not supported; use sqlite://PATH or memory://"
+        "REAUTH_STORE {url:?} is not supported; use sqlite://PATH, redis://HOST:PORT, postgres://USER@HOST/DB or memory://"
     )))
 }
 
+/// Whether several instances may share the store named by `url` (and so must share one key).
+pub fn is_shared_store(url: &str) -> bool {
+    REDIS_SCHEMES.iter().chain(&POSTGRES_SCHEMES).any(|scheme| url.starts_with(scheme))
+}
+
 /// The signing key: `REAUTH_SIGNING_KEY` if set; else kept next to the SQLite file; else ephemeral.
+/// [`build_service`] refuses the ephemeral key for a shared store.
 pub fn resolve_keys(signing_key: Option<&Path>, sqlite_path: Option<&Path>) -> Result<Keys, StartError> {
     Ok(match (signing_key, sqlite_path) {
         (Some(path), _) => Keys::load(path)?,
@@ -83,6 +104,14 @@ pub fn resolve_keys(signing_key: Option<&Path>, sqlite_path: Option<&Path>) -> R
 /// Builds the service described by the `serve` arguments.
 pub async fn build_service(args: &ServeArgs) -> Result<AuthService, StartError> {
     let settings = args.settings().map_err(StartError::Config)?;
+    if args.signing_key.is_none() && is_shared_store(&args.store) {
+        // A key per instance would make every instance reject the tokens of the others.
+        return Err(StartError::Config(format!(
+            "REAUTH_STORE {:?} is shared by every instance, so they must share one signing key too: set \
+             REAUTH_SIGNING_KEY to the same key file on each (create it once with `reauth-server keygen FILE`)",
+            args.store
+        )));
+    }
     let (store, sqlite_path) = open_store(&args.store).await?;
     let keys = resolve_keys(args.signing_key.as_deref(), sqlite_path.as_deref())?;
     Ok(AuthService::new(store, keys, settings))

@@ -15,15 +15,27 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod time_limit;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+pub use time_limit::TimeLimited;
 
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;

@@ -3,13 +3,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
 
-use super::{
-    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
-    UnixTime, User,
-};
+use super::sql_rows::{event_from_row, family_from_row, user_from_row};
+use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
 
 /// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
 /// Append only: an applied migration is never edited.
@@ -116,47 +114,6 @@ fn store_error(error: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::unavailable(error),
     }
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        active: row.try_get("active")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn family_from_row(row: &SqliteRow) -> Result<Family, sqlx::Error> {
-    let generation: i64 = row.try_get("generation")?;
-    let revoke_reason: Option<String> = row.try_get("revoke_reason")?;
-    Ok(Family {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        generation: generation as u64,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        token_expires_at: row.try_get("token_expires_at")?,
-        rotated_at: row.try_get("rotated_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        user_agent: row.try_get("user_agent")?,
-        client_ip: row.try_get("client_ip")?,
-        revoked: revoke_reason.as_deref().map(RevokeReason::parse),
-    })
-}
-
-fn event_from_row(row: &SqliteRow) -> Result<AuditEvent, sqlx::Error> {
-    let kind: String = row.try_get("kind")?;
-    Ok(AuditEvent {
-        kind: AuditKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown audit kind {kind:?}").into()))?,
-        user_id: row.try_get("user_id")?,
-        session_id: row.try_get("session_id")?,
-        at: row.try_get("at")?,
-        client_ip: row.try_get("client_ip")?,
-        user_agent: row.try_get("user_agent")?,
-        detail: row.try_get("detail")?,
-    })
 }
 
 #[async_trait]

@@ -1,0 +1,557 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands as _, Script};
+
+use super::{
+    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
+    UnixTime, User,
+};
+
+/// How long a family's record outlives its refresh token, so that the periodic purge (rather than
+/// Redis on its own) normally removes it; the TTL is the bound when no purge runs.
+const KEEP_DEAD_FAMILY_SECS: i64 = 3600;
+/// Audit events kept per user (approximately: the stream is trimmed with `MAXLEN ~`).
+const EVENTS_PER_USER: usize = 1000;
+/// Failed logins of unknown usernames, kept in one stream of their own.
+const ANONYMOUS_EVENTS: usize = 10_000;
+/// An idle user's event stream disappears after this; the purge trims by age before that.
+const EVENT_STREAM_TTL_SECS: i64 = 90 * 86_400;
+/// Keys looked at per `SCAN` step of the purge.
+const SCAN_BATCH: usize = 500;
+
+/// The compare-and-swap of [`TokenStore::advance_family`]. Returns the whole updated hash so the
+/// refresh path needs a single round trip.
+const ADVANCE: &str = r#"
+local f = redis.call('HMGET', KEYS[1], 'generation', 'revoked', 'token_expires_at', 'expires_at')
+local now = tonumber(ARGV[2])
+if not f[1] or f[2] or tonumber(f[1]) ~= tonumber(ARGV[1])
+   or tonumber(f[3]) <= now or tonumber(f[4]) <= now then
+  return false
+end
+local token_expires_at = math.min(tonumber(ARGV[3]), tonumber(f[4]))
+redis.call('HSET', KEYS[1], 'generation', string.format('%.0f', tonumber(f[1]) + 1),
+  'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'token_expires_at', string.format('%.0f', token_expires_at))
+redis.call('EXPIREAT', KEYS[1], string.format('%.0f', token_expires_at + tonumber(ARGV[4])))
+return redis.call('HGETALL', KEYS[1])
+"#;
+
+/// First reason wins; a missing family is not revoked.
+const REVOKE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'revoked') == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'revoked', ARGV[1])
+return 1
+"#;
+
+/// Adds a family to its user's index (a sorted set scored by the family's absolute end), drops the
+/// entries past their end, and keeps the index alive as long as its last family.
+const INDEX_FAMILY: &str = r#"
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('EXPIREAT', KEYS[1], last[2]) end
+return 1
+"#;
+
+/// Appends an event under a stream id made of its own time (so the purge can trim by age with
+/// `XTRIM MINID`), kept increasing even when instances' clocks disagree slightly.
+const APPEND_EVENT: &str = r#"
+local ms = tonumber(ARGV[1])
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if top[1] then
+  local top_ms = tonumber(string.match(top[1][1], '^(%d+)'))
+  if top_ms > ms then ms = top_ms end
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], string.format('%.0f', ms) .. '-*', unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+const SET_ACTIVE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'active', ARGV[1])
+return 1
+"#;
+
+/// Deletes a key only while it still holds the given value (a username claimed by this user).
+const RELEASE_NAME: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+/// Removes a family whose refresh token has ended (it never ends after the family itself).
+const PURGE_FAMILY: &str = r#"
+local t = redis.call('HGET', KEYS[1], 'token_expires_at')
+if t and tonumber(t) <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+/// A [`TokenStore`] on Redis (7.0 or later), shared by any number of `reauth-server` instances.
+///
+/// Layout (`P` is the key prefix, `reauth:` by default). Every key's hash tag is the entity it
+/// belongs to, so each atomic step touches one slot and the layout works on Redis Cluster:
+///
+/// | key | type | TTL |
+/// |---|---|---|
+/// | `P{<family id>}:family` | hash: the [`Family`] | token end + 1 h, re-set at each rotation |
+/// | `P{u:<user id>}:user` | hash: the [`User`] | none: accounts end only when deleted |
+/// | `P{n:<username>}:user-id` | string: the user id (unique names via `SET NX`) | none, as the user |
+/// | `P{u:<user id>}:families` | sorted set: family ids by absolute end | the last family's end |
+/// | `P{u:<user id>}:events` | stream, capped at ~1000 | 90 days after the last event |
+/// | `P{audit}:anonymous` | stream of failed logins of unknown names, capped at ~10 000 | 90 days |
+///
+/// Rotation, revocation and user activation are each one Lua script on one key. Operations spanning
+/// users and families (revoke all, list, delete a user) walk the user's index and act per family,
+/// each step atomic on its own.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+    scripts: &'static Scripts,
+}
+
+struct Scripts {
+    advance: Script,
+    revoke: Script,
+    index_family: Script,
+    append_event: Script,
+    set_active: Script,
+    release_name: Script,
+    purge_family: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        advance: Script::new(ADVANCE),
+        revoke: Script::new(REVOKE),
+        index_family: Script::new(INDEX_FAMILY),
+        append_event: Script::new(APPEND_EVENT),
+        set_active: Script::new(SET_ACTIVE),
+        release_name: Script::new(RELEASE_NAME),
+        purge_family: Script::new(PURGE_FAMILY),
+    })
+}
+
+impl RedisStore {
+    /// Connects to a `redis://` (or `rediss://`, `redis+unix://`) URL with the default key prefix.
+    pub async fn open_url(url: &str) -> StoreResult<Self> {
+        Self::open(url, "reauth:").await
+    }
+
+    /// Connects with keys under `prefix` (several deployments, or tests, sharing one Redis). The
+    /// prefix must not contain `{`, which would change the keys' hash slots.
+    pub async fn open(url: &str, prefix: &str) -> StoreResult<Self> {
+        let client = redis::Client::open(url).map_err(StoreError::unavailable)?;
+        // Short, bounded waits: a request must turn into a 503 within the store deadline, and the
+        // manager keeps reconnecting in the background on the next calls after a failed attempt.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_with_config(client, config).await.map_err(StoreError::unavailable)?;
+        Ok(Self { connection, prefix: prefix.to_owned(), scripts: scripts() })
+    }
+
+    fn family_key(&self, family_id: &str) -> String {
+        format!("{}{{{family_id}}}:family", self.prefix)
+    }
+
+    fn user_key(&self, user_id: &str) -> String {
+        format!("{}{{u:{user_id}}}:user", self.prefix)
+    }
+
+    fn user_families_key(&self, user_id: &str) -> String {
+        format!("{}{{u:{user_id}}}:families", self.prefix)
+    }
+
+    fn user_events_key(&self, user_id: &str) -> String {
+        format!("{}{{u:{user_id}}}:events", self.prefix)
+    }
+
+    fn name_key(&self, username: &str) -> String {
+        format!("{}{{n:{username}}}:user-id", self.prefix)
+    }
+
+    fn anonymous_events_key(&self) -> String {
+        format!("{}{{audit}}:anonymous", self.prefix)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        // A handle on the same multiplexed connection: cloning is cheap and lets calls pipeline.
+        self.connection.clone()
+    }
+
+    async fn family_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        self.conn().zrange(self.user_families_key(user_id), 0, -1).await.map_err(StoreError::unavailable)
+    }
+
+    /// One `SCAN` step over the keys matching `pattern`: the next cursor (0 at the end) and keys.
+    async fn scan_step(&self, pattern: &str, cursor: u64) -> StoreResult<(u64, Vec<String>)> {
+        redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_BATCH)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    /// Removes events older than `before_ms` (stream ids are event times) from the given streams.
+    async fn trim_events(&self, keys: &[String], before_ms: i64) -> StoreResult<u64> {
+        let mut trim = redis::pipe();
+        for key in keys {
+            trim.cmd("XTRIM").arg(key).arg("MINID").arg(before_ms);
+        }
+        let trimmed: Vec<u64> = trim.query_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        Ok(trimmed.iter().sum())
+    }
+}
+
+/// A stored hash that does not read back as the record it should be: the store is not ours or was
+/// edited by hand. Reported as unavailable rather than guessed around.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed {what} record in Redis: field {field:?}")]
+struct Malformed {
+    what: &'static str,
+    field: &'static str,
+}
+
+struct Fields {
+    what: &'static str,
+    map: HashMap<String, String>,
+}
+
+impl Fields {
+    fn text(&mut self, field: &'static str) -> StoreResult<String> {
+        self.map.remove(field).ok_or(StoreError::unavailable(Malformed { what: self.what, field }))
+    }
+
+    fn optional(&mut self, field: &'static str) -> Option<String> {
+        self.map.remove(field)
+    }
+
+    fn number(&mut self, field: &'static str) -> StoreResult<i64> {
+        self.text(field)?.parse().map_err(|_| StoreError::unavailable(Malformed { what: self.what, field }))
+    }
+}
+
+fn family_from_hash(id: &str, map: HashMap<String, String>) -> StoreResult<Family> {
+    let mut fields = Fields { what: "family", map };
+    Ok(Family {
+        id: id.to_owned(),
+        user_id: fields.text("user_id")?,
+        generation: fields.number("generation")? as u64,
+        created_at: fields.number("created_at")?,
+        expires_at: fields.number("expires_at")?,
+        token_expires_at: fields.number("token_expires_at")?,
+        rotated_at: fields.number("rotated_at")?,
+        last_used_at: fields.number("last_used_at")?,
+        user_agent: fields.optional("user_agent"),
+        client_ip: fields.optional("client_ip"),
+        revoked: fields.optional("revoked").as_deref().map(RevokeReason::parse),
+    })
+}
+
+fn user_from_hash(map: HashMap<String, String>) -> StoreResult<Option<User>> {
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = Fields { what: "user", map };
+    Ok(Some(User {
+        id: fields.text("id")?,
+        username: fields.text("username")?,
+        password_hash: fields.text("password_hash")?,
+        active: fields.text("active")? == "1",
+        created_at: fields.number("created_at")?,
+    }))
+}
+
+fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<AuditEvent> {
+    let mut fields = Fields { what: "audit event", map };
+    let kind = fields.text("kind")?;
+    Ok(AuditEvent {
+        kind: AuditKind::parse(&kind).ok_or(StoreError::unavailable(Malformed { what: "audit event", field: "kind" }))?,
+        user_id: Some(user_id.to_owned()),
+        session_id: fields.optional("session_id"),
+        at: fields.number("at")?,
+        client_ip: fields.optional("client_ip"),
+        user_agent: fields.optional("user_agent"),
+        detail: fields.optional("detail"),
+    })
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let name_key = self.name_key(&user.username);
+        // The name is claimed first: of two registrations of one name, exactly one gets past here.
+        let claimed: bool = redis::cmd("SET")
+            .arg(&name_key)
+            .arg(&user.id)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(StoreError::unavailable)?
+            .is_some();
+        if !claimed {
+            return Err(StoreError::Conflict);
+        }
+        let written: redis::RedisResult<()> = conn
+            .hset_multiple(
+                self.user_key(&user.id),
+                &[
+                    ("id", user.id.as_str()),
+                    ("username", user.username.as_str()),
+                    ("password_hash", user.password_hash.as_str()),
+                    ("active", if user.active { "1" } else { "0" }),
+                    ("created_at", user.created_at.to_string().as_str()),
+                ],
+            )
+            .await;
+        if let Err(error) = written {
+            // Give the name back so a retry can succeed; if this fails too, the name stays taken
+            // by a user that does not exist, which only blocks that name.
+            let _: Result<i64, _> = self.scripts.release_name.key(&name_key).arg(&user.id).invoke_async(&mut conn).await;
+            return Err(StoreError::unavailable(error));
+        }
+        Ok(())
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let user_id: Option<String> = self.conn().get(self.name_key(username)).await.map_err(StoreError::unavailable)?;
+        match user_id {
+            Some(user_id) => self.user_by_id(&user_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
+        let map: HashMap<String, String> = self.conn().hgetall(self.user_key(user_id)).await.map_err(StoreError::unavailable)?;
+        user_from_hash(map)
+    }
+
+    async fn set_user_active(&self, user_id: &str, active: bool) -> StoreResult<bool> {
+        let changed: i64 = self
+            .scripts
+            .set_active
+            .key(self.user_key(user_id))
+            .arg(if active { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let user_key = self.user_key(user_id);
+        let username: Option<String> = conn.hget(&user_key, "username").await.map_err(StoreError::unavailable)?;
+        let Some(username) = username else { return Ok(false) };
+        let family_ids = self.family_ids_of(user_id).await?;
+        // The user goes first: from then on every refresh of their families finds no active user.
+        let deleted: i64 = conn
+            .del(&[user_key, self.user_families_key(user_id), self.user_events_key(user_id)])
+            .await
+            .map_err(StoreError::unavailable)?;
+        let _: i64 = self.scripts.release_name.key(self.name_key(&username)).arg(user_id).invoke_async(&mut conn).await.map_err(StoreError::unavailable)?;
+        let mut families = redis::pipe();
+        for family_id in &family_ids {
+            families.del(self.family_key(family_id)).ignore();
+        }
+        families.query_async::<()>(&mut conn).await.map_err(StoreError::unavailable)?;
+        Ok(deleted > 0)
+    }
+
+    async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
+        let mut conn = self.conn();
+        // Indexed before it exists, so that a concurrent "revoke all" can never miss it.
+        let _: i64 = self
+            .scripts
+            .index_family
+            .key(self.user_families_key(&family.user_id))
+            .arg(&family.id)
+            .arg(family.expires_at)
+            .arg(family.created_at)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::unavailable)?;
+        let token_expires_at = family.token_expires_at.min(family.expires_at);
+        let key = self.family_key(&family.id);
+        let mut fields: Vec<(&str, String)> = vec![
+            ("user_id", family.user_id.clone()),
+            ("generation", "0".into()),
+            ("created_at", family.created_at.to_string()),
+            ("expires_at", family.expires_at.to_string()),
+            ("token_expires_at", token_expires_at.to_string()),
+            ("rotated_at", family.created_at.to_string()),
+            ("last_used_at", family.created_at.to_string()),
+        ];
+        fields.extend(family.user_agent.clone().map(|value| ("user_agent", value)));
+        fields.extend(family.client_ip.clone().map(|value| ("client_ip", value)));
+        redis::pipe()
+            .atomic()
+            .hset_multiple(&key, &fields)
+            .ignore()
+            .expire_at(&key, token_expires_at + KEEP_DEAD_FAMILY_SECS)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    async fn family(&self, family_id: &str) -> StoreResult<Option<Family>> {
+        let map: HashMap<String, String> = self.conn().hgetall(self.family_key(family_id)).await.map_err(StoreError::unavailable)?;
+        if map.is_empty() {
+            return Ok(None);
+        }
+        family_from_hash(family_id, map).map(Some)
+    }
+
+    async fn advance_family(
+        &self,
+        family_id: &str,
+        expected_generation: u64,
+        now: UnixTime,
+        token_expires_at: UnixTime,
+    ) -> StoreResult<Option<Family>> {
+        let updated: Option<HashMap<String, String>> = self
+            .scripts
+            .advance
+            .key(self.family_key(family_id))
+            .arg(expected_generation)
+            .arg(now)
+            .arg(token_expires_at)
+            .arg(KEEP_DEAD_FAMILY_SECS)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        updated.map(|map| family_from_hash(family_id, map)).transpose()
+    }
+
+    async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
+        let revoked: i64 = self
+            .scripts
+            .revoke
+            .key(self.family_key(family_id))
+            .arg(reason.as_str())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(revoked == 1)
+    }
+
+    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
+        let mut revoked = 0;
+        for family_id in self.family_ids_of(user_id).await? {
+            revoked += u64::from(self.revoke_family(&family_id, reason).await?);
+        }
+        Ok(revoked)
+    }
+
+    async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
+        let family_ids = self.family_ids_of(user_id).await?;
+        let mut read = redis::pipe();
+        for family_id in &family_ids {
+            read.hgetall(self.family_key(family_id));
+        }
+        let maps: Vec<HashMap<String, String>> = read.query_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let mut families = Vec::new();
+        for (family_id, map) in family_ids.iter().zip(maps) {
+            if map.is_empty() {
+                continue; // purged, or its TTL ran out
+            }
+            let family = family_from_hash(family_id, map)?;
+            if family.user_id == user_id && family.is_live(now) {
+                families.push(family);
+            }
+        }
+        families.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(families)
+    }
+
+    async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let (key, cap) = match &event.user_id {
+            Some(user_id) => (self.user_events_key(user_id), EVENTS_PER_USER),
+            None => (self.anonymous_events_key(), ANONYMOUS_EVENTS),
+        };
+        let mut append = self.scripts.append_event.key(key);
+        append.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
+        append.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
+        let optional = [
+            ("session_id", &event.session_id),
+            ("client_ip", &event.client_ip),
+            ("user_agent", &event.user_agent),
+            ("detail", &event.detail),
+        ];
+        for (field, value) in optional {
+            if let Some(value) = value {
+                append.arg(field).arg(value);
+            }
+        }
+        let _: i64 = append.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+
+    async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
+            .arg(self.user_events_key(user_id))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        entries.into_iter().map(|(_, fields)| event_from_entry(user_id, fields)).collect()
+    }
+
+    /// Redis expires families and event streams by itself (TTLs); this removes dead state earlier.
+    /// It walks this store's keys with `SCAN`, so on Redis Cluster it only sees the node connected
+    /// to, and the TTLs do the rest.
+    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
+        let before_ms = events_before.saturating_mul(1000);
+        let mut removed = self.trim_events(&[self.anonymous_events_key()], before_ms).await?;
+        let (families, streams) = (format!("{}{{*}}:family", self.prefix), format!("{}{{u:*}}:events", self.prefix));
+        for (pattern, is_family) in [(families, true), (streams, false)] {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = self.scan_step(&pattern, cursor).await?;
+                if is_family {
+                    for key in keys {
+                        let deleted: u64 = self.scripts.purge_family.key(key).arg(now).invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+                        removed += deleted;
+                    }
+                } else {
+                    removed += self.trim_events(&keys, before_ms).await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+crate::conformance_tests!(redis_store_tests, optional async {
+    // Every test under a prefix of its own, so the cases run in parallel on one server.
+    let url = crate::store::conformance::server_url("REAUTH_TEST_REDIS_URL")?;
+    let prefix = format!("test-{}:", crate::tokens::random_id().replace(['-', '_'], ""));
+    Some(RedisStore::open(&url, &prefix).await.expect("connect to REAUTH_TEST_REDIS_URL"))
+});
