@@ -13,5 +13,7 @@ mkdir -p data
 export REAUTH_STORE="${REAUTH_STORE:-sqlite://data/reauth.db}"
 export REAUTH_COOKIE_SECURE="${REAUTH_COOKIE_SECURE:-false}"
 export REAUTH_WWW_DIR="${REAUTH_WWW_DIR:-www}"
+# The server-rendered /account page: access token in an HttpOnly cookie, silent refresh on reload.
+export REAUTH_ACCESS_COOKIE="${REAUTH_ACCESS_COOKIE:-true}"
 cargo build -p reauth-server
 exec "$CARGO_TARGET_DIR/debug/reauth-server" serve "$@"

@@ -68,7 +68,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         let (store, sqlite_path) = open_store(store_url).await.map_err(|error| error.to_string())?;
         let backend = store.backend();
         let keys = resolve_keys(None, sqlite_path.as_deref()).map_err(|error| error.to_string())?;
-        let settings = Settings { cookies: reauth_server::config::CookieSettings { secure: false, domain: None }, ..Settings::default() };
+        let cookies = reauth_server::config::CookieSettings { secure: false, domain: None, access_cookie: false };
+        let settings = Settings { cookies, ..Settings::default() };
         let service = AuthService::new(store, keys, settings);
         let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
         let server = RunningServer::start_with(service, bind, None, std::future::pending())

@@ -50,6 +50,10 @@ pub struct CookieSettings {
     pub secure: bool,
     /// `Domain` attribute, for instances serving several subdomains; host-only when `None`.
     pub domain: Option<String>,
+    /// Also send the access token in an HttpOnly cookie, for server-rendered pages behind
+    /// [`crate::edge::SilentRefreshLayer`]. The refresh cookie's path then widens from `/auth` to
+    /// `/`, since those pages must see it to refresh (docs/EDGE.md).
+    pub access_cookie: bool,
 }
 
 /// Login throttling: failed attempts allowed per window before answering 429.
@@ -101,7 +105,7 @@ impl Default for Settings {
             refresh_ttl_secs: 24 * 3600,
             session_max_age_secs: 30 * 86_400,
             reuse_interval_secs: 10,
-            cookies: CookieSettings { secure: true, domain: None },
+            cookies: CookieSettings { secure: true, domain: None, access_cookie: false },
             allowed_origins: Vec::new(),
             allow_registration: true,
             trust_forwarded_for: false,
@@ -151,6 +155,11 @@ pub struct ServeArgs {
     /// `Domain` attribute of the cookies (host-only when unset).
     #[arg(long, env = "REAUTH_COOKIE_DOMAIN")]
     pub cookie_domain: Option<String>,
+    /// Also set the access token as an HttpOnly cookie (`reauth_access`) and serve the
+    /// server-rendered `/account` page behind the silent-refresh layer. Widens the refresh
+    /// cookie's path to `/` (docs/EDGE.md).
+    #[arg(long, env = "REAUTH_ACCESS_COOKIE", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub access_cookie: bool,
     /// Comma-separated origins allowed to call with credentials, e.g. `https://app.example.com`.
     #[arg(long, env = "REAUTH_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
@@ -206,7 +215,11 @@ impl ServeArgs {
             refresh_ttl_secs: positive("JWT_REFRESH_EXPIRES_IN", self.refresh_expires_in)?,
             session_max_age_secs: positive("REAUTH_SESSION_MAX_AGE", self.session_max_age)?,
             reuse_interval_secs: self.reuse_interval.secs(),
-            cookies: CookieSettings { secure: self.cookie_secure, domain: self.cookie_domain.clone() },
+            cookies: CookieSettings {
+                secure: self.cookie_secure,
+                domain: self.cookie_domain.clone(),
+                access_cookie: self.access_cookie,
+            },
             allowed_origins,
             allow_registration: self.allow_registration,
             trust_forwarded_for: self.trust_forwarded_for,

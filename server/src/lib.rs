@@ -22,6 +22,7 @@
 //! ```
 
 pub mod config;
+pub mod edge;
 pub mod http;
 pub mod password;
 mod rate_limit;
@@ -31,6 +32,7 @@ pub mod store;
 pub mod tokens;
 
 pub use config::Settings;
+pub use edge::SilentRefreshLayer;
 pub use http::{app, router, AuthenticatedUser};
 pub use service::{AuthError, AuthService, ClientInfo, DeadReason};
 pub use store::{MemoryStore, TokenStore};

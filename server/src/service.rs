@@ -55,6 +55,13 @@ impl DeadReason {
             Self::Inactive => "inactive",
         }
     }
+
+    /// The reason a wire name stands for (a remote reauth server's `reason`).
+    pub fn from_wire(name: &str) -> Option<Self> {
+        [Self::Missing, Self::Invalid, Self::Expired, Self::Revoked, Self::Reused, Self::Inactive]
+            .into_iter()
+            .find(|reason| reason.as_str() == name)
+    }
 }
 
 impl From<RevokeReason> for DeadReason {

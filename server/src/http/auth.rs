@@ -59,7 +59,7 @@ fn browser_tokens(service: &AuthService, issued: &Issued) -> Response {
         refresh_token: None,
     };
     let mut response = Json(body).into_response();
-    for cookie in cookies(service).issue(&issued.refresh_token, issued.refresh_expires_in) {
+    for cookie in cookies(service).issue(issued) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response

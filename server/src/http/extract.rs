@@ -5,13 +5,17 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
+use super::cookies::Cookies;
 use super::error::ApiError;
+use crate::edge::EdgeIdentity;
 use crate::service::{AuthService, ClientInfo};
 use crate::tokens::{AccessClaims, AccessTokenError};
 
-/// The caller of a route that requires an access token: verified claims from
-/// `Authorization: Bearer …`. Works in any router whose state provides an [`AuthService`] through
-/// `FromRef`.
+/// The caller of a route that requires an access token: verified claims from, in this order,
+/// `Authorization: Bearer …`, the identity [`SilentRefreshLayer`](crate::edge::SilentRefreshLayer)
+/// verified or refreshed on this very request, or the access cookie (when
+/// [`CookieSettings::access_cookie`](crate::config::CookieSettings::access_cookie) is on). Works in
+/// any router whose state provides an [`AuthService`] through `FromRef`.
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};
@@ -39,16 +43,28 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers).ok_or(ApiError::MissingBearer)?;
         let service = AuthService::from_ref(state);
-        service.verify_access_token(token).map(|claims| Self { claims }).map_err(|error| {
-            tracing::debug!(%error, "access token refused");
-            ApiError::InvalidBearer(match error {
-                AccessTokenError::Expired => "expired",
-                _ => "invalid",
-            })
-        })
+        if let Some(token) = bearer_token(&parts.headers) {
+            return verify(&service, token);
+        }
+        if let Some(identity) = parts.extensions.get::<EdgeIdentity>() {
+            return Ok(Self { claims: identity.claims.clone() });
+        }
+        match Cookies::new(&service.settings().cookies).access_token(&parts.headers) {
+            Some(token) => verify(&service, token),
+            None => Err(ApiError::MissingBearer),
+        }
     }
+}
+
+fn verify(service: &AuthService, token: &str) -> Result<AuthenticatedUser, ApiError> {
+    service.verify_access_token(token).map(|claims| AuthenticatedUser { claims }).map_err(|error| {
+        tracing::debug!(%error, "access token refused");
+        ApiError::InvalidBearer(match error {
+            AccessTokenError::Expired => "expired",
+            _ => "invalid",
+        })
+    })
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {

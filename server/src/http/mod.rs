@@ -2,10 +2,13 @@
 //!
 //! - `auth`: `/auth/*`, the browser (cookie) flow and the OAuth token endpoint;
 //! - `api`: `/api/me`, the example route protected by [`AuthenticatedUser`];
+//! - `account`: `/account`, a server-rendered demo page behind the silent-refresh layer (only with
+//!   the access cookie on);
 //! - this module: `/.well-known/jwks.json`, `/healthz`, and the layers every route shares (CORS,
 //!   the Origin check that defends cookie-authenticated endpoints against CSRF, body limit, panics
 //!   turned into JSON 500s, request tracing).
 
+mod account;
 mod api;
 mod auth;
 pub mod cookies;
@@ -62,9 +65,14 @@ pub fn router(service: AuthService) -> Router {
     routes.layer(CatchPanicLayer::custom(panic_response)).layer(TraceLayer::new_for_http()).with_state(service)
 }
 
-/// [`router`] plus the files of `www_dir` at `/` (the demo page) and JSON 404s elsewhere.
+/// [`router`] plus the files of `www_dir` at `/` (the demo page), the server-rendered `/account`
+/// page when the access cookie is on, and JSON 404s elsewhere.
 pub fn app(service: AuthService, www_dir: Option<&Path>) -> Router {
-    let router = router(service);
+    let router = if service.settings().cookies.access_cookie {
+        router(service.clone()).merge(account::router(service))
+    } else {
+        router(service)
+    };
     match www_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir).fallback(get(not_found))),
         None => router.fallback(not_found),

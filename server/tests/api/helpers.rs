@@ -59,6 +59,16 @@ impl TestServer {
         self.running = Some(running);
     }
 
+    /// The service behind the running server (same store and keys), for apps built in a test.
+    pub fn service(&self) -> reauth_server::AuthService {
+        self.running.as_ref().unwrap().service.clone()
+    }
+
+    /// The signing key file the server created next to its database.
+    pub fn key_path(&self) -> PathBuf {
+        self.db_path.with_file_name("reauth-signing-key.pem")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod cli;
+mod edge;
 mod errors;
 mod flows;
 mod helpers;
