@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-bash scripts/setup.sh server client browser
+bash scripts/setup.sh server client browser stores
 
 step() { printf '\n=== %s ===\n' "$*"; }
 

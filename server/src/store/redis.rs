@@ -205,8 +205,32 @@ impl RedisStore {
             .map_err(StoreError::unavailable)
     }
 
+    /// Removes those of the given families whose refresh token has ended: one pipelined read for
+    /// the batch, then one atomic check-and-delete per dead family (it may have rotated meanwhile).
+    async fn purge_families(&self, keys: &[String], now: UnixTime) -> StoreResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut read = redis::pipe();
+        for key in keys {
+            read.hget(key, "token_expires_at");
+        }
+        let ends: Vec<Option<i64>> = read.query_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let mut removed = 0;
+        for (key, end) in keys.iter().zip(ends) {
+            if end.is_some_and(|end| end <= now) {
+                let deleted: u64 = self.scripts.purge_family.key(key).arg(now).invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+                removed += deleted;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes events older than `before_ms` (stream ids are event times) from the given streams.
     async fn trim_events(&self, keys: &[String], before_ms: i64) -> StoreResult<u64> {
+        if keys.is_empty() {
+            return Ok(0); // Redis refuses an empty pipeline
+        }
         let mut trim = redis::pipe();
         for key in keys {
             trim.cmd("XTRIM").arg(key).arg("MINID").arg(before_ms);
@@ -531,10 +555,7 @@ impl TokenStore for RedisStore {
             loop {
                 let (next, keys) = self.scan_step(&pattern, cursor).await?;
                 if is_family {
-                    for key in keys {
-                        let deleted: u64 = self.scripts.purge_family.key(key).arg(now).invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
-                        removed += deleted;
-                    }
+                    removed += self.purge_families(&keys, now).await?;
                 } else {
                     removed += self.trim_events(&keys, before_ms).await?;
                 }
