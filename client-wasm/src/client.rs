@@ -25,11 +25,15 @@ use web_sys::{EventTarget, ReadableStream, Request, RequestInit, Response, Url};
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{get_property, next_task, now, promise, set_property, spawn, to_js_string};
+use crate::js::{get_property, now, promise, set_property, sleep, spawn, to_js_string};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};
 use crate::timing::{backoff_ms, Expiry};
+
+/// How long, in all, a tab that waited for the refresh lock listens for the holder's tokens.
+const OTHER_TAB_GRACE_POLLS: u32 = 25;
+const OTHER_TAB_GRACE_POLL_MS: i32 = 10;
 
 /// `setTimeout` takes a signed 32-bit delay; longer delays fire at once.
 const MAX_TIMER_DELAY_MS: f64 = 2_147_483_647.0;
@@ -159,7 +163,7 @@ impl Inner {
         // Under the refresh lock: another tab's refresh answering after our login would overwrite
         // the new cookie with a rotated one from the old session.
         let tokens = self
-            .with_refresh_lock(move || async move {
+            .with_refresh_lock(move |_| async move {
                 let answer = this.transport.post(&this.options.endpoint(path::LOGIN), Some(&body), None, true).await?;
                 if answer.is_success() {
                     answer.tokens()
@@ -204,7 +208,9 @@ impl Inner {
 
     /// A valid access token and its generation, renewing first when it is due.
     pub(crate) async fn valid_token(self: &Rc<Self>) -> Result<(String, u32), AuthError> {
-        match self.token_state() {
+        let state_before = self.token_state();
+        let had_session = !matches!(state_before, TokenState::None);
+        match state_before {
             // Not signed in, unless a restore is under way: then its outcome decides.
             TokenState::None if self.state.borrow().flight.is_none() => return Err(AuthError::unauthenticated()),
             TokenState::None => {}
@@ -215,8 +221,13 @@ impl Inner {
         }
         let outcome = self.refresh().await;
         match (self.token_state(), outcome) {
-            (TokenState::Fresh { token, generation } | TokenState::Due { token, generation, expired: false, .. }, _) => {
-                Ok((token, generation))
+            (
+                TokenState::Fresh { token, generation } | TokenState::Due { token, generation, expired: false, .. },
+                _,
+            ) => Ok((token, generation)),
+            // A restore that found no session: nothing expired, there was simply none.
+            (_, Err(error)) if !had_session && error.code == ErrorCode::SessionExpired => {
+                Err(AuthError::unauthenticated())
             }
             (_, Err(error)) => Err(error),
             (TokenState::None, Ok(())) => Err(AuthError::unauthenticated()),
@@ -282,9 +293,7 @@ impl Inner {
         self.listeners.borrow_mut().clear();
         drop(self.channel.borrow_mut().take());
         for hook in self.page_hooks.borrow_mut().drain(..) {
-            let _ = hook
-                .target
-                .remove_event_listener_with_callback(hook.event, hook.callback.as_ref().unchecked_ref());
+            let _ = hook.target.remove_event_listener_with_callback(hook.event, hook.callback.as_ref().unchecked_ref());
         }
     }
 
@@ -327,12 +336,9 @@ impl Inner {
             (state.epoch, state.token_generation)
         };
         let this = self.clone();
-        let coordinated = self.locks.is_some();
-        self.with_refresh_lock(move || async move {
-            if coordinated {
-                // The tab that held the lock posted its tokens before releasing it; let that
-                // message land before deciding whether our own request is still needed.
-                next_task().await;
+        self.with_refresh_lock(move |waited_for_another_tab| async move {
+            if waited_for_another_tab {
+                this.await_other_tabs_outcome(epoch, generation).await;
             }
             if let Some(settled) = this.settled_while_waiting(epoch, generation) {
                 return settled;
@@ -340,6 +346,18 @@ impl Inner {
             this.refresh_over_network(epoch).await
         })
         .await
+    }
+
+    /// The tab that held the lock posts its tokens just before releasing it, but the message can
+    /// arrive a little after the lock does (it crosses processes). Give it a moment rather than
+    /// rotating the cookie a second time; a holder that failed posts nothing, so this is bounded.
+    async fn await_other_tabs_outcome(&self, epoch: u32, generation: u32) {
+        for _ in 0..OTHER_TAB_GRACE_POLLS {
+            if self.settled_while_waiting(epoch, generation).is_some() {
+                return;
+            }
+            sleep(OTHER_TAB_GRACE_POLL_MS).await;
+        }
     }
 
     /// After waiting for the lock: did another tab refresh for us, or did the session change?
@@ -386,7 +404,7 @@ impl Inner {
     async fn with_refresh_lock<T, F, Fut>(&self, work: F) -> Result<T, AuthError>
     where
         T: 'static,
-        F: FnOnce() -> Fut + 'static,
+        F: FnOnce(bool) -> Fut + 'static,
         Fut: Future<Output = Result<T, AuthError>> + 'static,
     {
         let name = self.options.coordination_name();
@@ -583,11 +601,8 @@ impl Inner {
     }
 
     fn build_request(&self, input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
-        let init: RequestInit = if init.is_undefined() || init.is_null() {
-            RequestInit::new()
-        } else {
-            init.clone().unchecked_into()
-        };
+        let init: RequestInit =
+            if init.is_undefined() || init.is_null() { RequestInit::new() } else { init.clone().unchecked_into() };
         if let Some(request) = input.dyn_ref::<Request>() {
             return Request::new_with_request_and_init(request, &init);
         }

@@ -73,7 +73,6 @@ impl AuthError {
         Self::new(ErrorCode::Unauthenticated, "not signed in")
     }
 
-
     /// Converts into the JavaScript `Error` callers see: `message`, `code`, and `status`,
     /// `retryAfter`, `reason` when known.
     pub(crate) fn into_js(self) -> JsValue {

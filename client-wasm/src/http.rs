@@ -136,7 +136,8 @@ impl Answer {
         if !self.is_success() {
             return Err(self.into_error(ErrorCode::Unauthenticated));
         }
-        TokenResponse::from_js(&self.body).ok_or_else(|| invalid_response("the token answer lacks access_token, expires_in or user"))
+        TokenResponse::from_js(&self.body)
+            .ok_or_else(|| invalid_response("the token answer lacks access_token, expires_in or user"))
     }
 
     /// The error this answer stands for; `on_unauthorized` is what a 401 means at this endpoint.
@@ -149,17 +150,9 @@ impl Answer {
             503 => ErrorCode::TemporarilyUnavailable,
             _ => ErrorCode::HttpError,
         };
-        let message = body
-            .error_description
-            .or(body.error)
-            .unwrap_or_else(|| String::from("unexpected answer from the server"));
-        AuthError {
-            code,
-            message,
-            status: Some(self.status),
-            retry_after: self.retry_after,
-            reason: body.reason,
-        }
+        let message =
+            body.error_description.or(body.error).unwrap_or_else(|| String::from("unexpected answer from the server"));
+        AuthError { code, message, status: Some(self.status), retry_after: self.retry_after, reason: body.reason }
     }
 }
 

@@ -22,9 +22,9 @@ extern "C" {
     fn set_timeout(callback: &js_sys::Function, delay_ms: i32);
 }
 
-/// Resolves after the tasks already queued (such as channel messages) have run.
-pub(crate) async fn next_task() {
-    let waited = js_sys::Promise::new(&mut |resolve, _| set_timeout(&resolve, 0));
+/// Resolves after `ms` milliseconds (a `setTimeout`).
+pub(crate) async fn sleep(ms: i32) {
+    let waited = js_sys::Promise::new(&mut |resolve, _| set_timeout(&resolve, ms));
     let _ = wasm_bindgen_futures::JsFuture::from(waited).await;
 }
 

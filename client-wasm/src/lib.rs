@@ -16,9 +16,9 @@ mod timing;
 
 use std::rc::Rc;
 
+use crate::js::promise;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use crate::js::promise;
 
 use crate::client::Inner;
 use crate::options::Options;

@@ -36,13 +36,11 @@ impl Options {
         }
         let base_url = url.href().trim_end_matches('/').to_owned();
 
-        let refresh_margin_seconds =
-            number(options, "refreshMarginSeconds")?.unwrap_or(DEFAULT_REFRESH_MARGIN_SECONDS);
-        let request_timeout_ms =
-            number(options, "requestTimeoutMs")?.map_or(DEFAULT_REQUEST_TIMEOUT_MS, milliseconds);
+        let refresh_margin_seconds = number(options, "refreshMarginSeconds")?.unwrap_or(DEFAULT_REFRESH_MARGIN_SECONDS);
+        let request_timeout_ms = number(options, "requestTimeoutMs")?.map_or(DEFAULT_REQUEST_TIMEOUT_MS, milliseconds);
         // Long enough for a healthy holder to finish its own (time-limited) refresh.
-        let lock_timeout_ms = number(options, "lockTimeoutMs")?
-            .map_or(request_timeout_ms.saturating_add(5_000), milliseconds);
+        let lock_timeout_ms =
+            number(options, "lockTimeoutMs")?.map_or(request_timeout_ms.saturating_add(5_000), milliseconds);
 
         let fetch = get_property(options, "fetch");
         let fetch = if fetch.is_undefined() || fetch.is_null() {

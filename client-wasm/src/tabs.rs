@@ -39,7 +39,8 @@ pub(crate) fn lock_manager() -> Option<LockManager> {
     (!locks.is_undefined() && !locks.is_null()).then(|| locks.unchecked_into())
 }
 
-/// Runs `work` while holding the exclusive lock `name`, and returns its result.
+/// Runs `work` while holding the exclusive lock `name`, and returns its result. `work` learns
+/// whether another holder had the lock first (then that holder's outcome may be on its way).
 ///
 /// Waits at most `wait_ms` for the lock. A tab that closed or crashed has its locks released by
 /// the browser; a lock still held after that long belongs to a tab that hung, so it is stolen.
@@ -52,22 +53,24 @@ pub(crate) async fn with_lock<T, F, Fut>(
 ) -> Result<T, AuthError>
 where
     T: 'static,
-    F: FnOnce() -> Fut + 'static,
+    F: FnOnce(bool) -> Fut + 'static,
     Fut: Future<Output = Result<T, AuthError>> + 'static,
 {
-    let Some(locks) = locks else { return work().await };
+    let Some(locks) = locks else { return work(false).await };
     let work = Rc::new(RefCell::new(Some(work)));
     let output: Rc<RefCell<Option<Result<T, AuthError>>>> = Rc::new(RefCell::new(None));
     // Once granted, the work runs as its own promise: the lock request may settle early (when the
     // lock is stolen from us) while the work is still going, and we must wait for the work.
     let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
 
-    let request = |options: &Object| {
+    let request = |options: &Object, contended: bool| {
         let (work, output, running) = (work.clone(), output.clone(), running.clone());
-        let callback = Closure::once_into_js(move |_lock: JsValue| -> Promise {
-            let Some(work) = work.borrow_mut().take() else { return Promise::resolve(&JsValue::UNDEFINED) };
+        let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
+            // `null` answers an `ifAvailable` request for a lock someone else holds.
+            let work = if lock.is_null() { None } else { work.borrow_mut().take() };
+            let Some(work) = work else { return Promise::resolve(&JsValue::UNDEFINED) };
             let promise = promise(async move {
-                let result = work().await;
+                let result = work(contended).await;
                 *output.borrow_mut() = Some(result);
                 Ok(JsValue::UNDEFINED)
             });
@@ -76,19 +79,25 @@ where
         });
         JsFuture::from(locks.request(name, options, &callback))
     };
+    let not_granted_yet = || running.borrow().is_none() && work.borrow().is_some();
 
-    let waiting = Object::new();
-    let abort = AbortController::new().ok();
-    let _give_up = abort.map(|controller| {
-        set_property(&waiting, "signal", &controller.signal());
-        Timeout::new(wait_ms, move || controller.abort())
-    });
-    let _ = request(&waiting).await;
+    let if_free = Object::new();
+    set_property(&if_free, "ifAvailable", &JsValue::TRUE);
+    let _ = request(&if_free, false).await;
 
-    if running.borrow().is_none() && work.borrow().is_some() {
+    if not_granted_yet() {
+        let waiting = Object::new();
+        let abort = AbortController::new().ok();
+        let _give_up = abort.map(|controller| {
+            set_property(&waiting, "signal", &controller.signal());
+            Timeout::new(wait_ms, move || controller.abort())
+        });
+        let _ = request(&waiting, true).await;
+    }
+    if not_granted_yet() {
         let steal = Object::new();
         set_property(&steal, "steal", &JsValue::TRUE);
-        let _ = request(&steal).await;
+        let _ = request(&steal, true).await;
     }
     let granted = running.borrow_mut().take();
     if let Some(promise) = granted {
@@ -99,7 +108,7 @@ where
     }
     let unguarded = work.borrow_mut().take();
     match unguarded {
-        Some(work) => work().await,
+        Some(work) => work(false).await,
         None => Err(AuthError::new(ErrorCode::Network, "the cross-tab lock failed")),
     }
 }

@@ -31,8 +31,8 @@ impl Expiry {
     /// `expires_in` and `margin` in seconds, as the server and the options give them.
     pub(crate) fn new(received: Instant, expires_in_seconds: f64, margin_seconds: f64) -> Self {
         let lifetime_ms = expires_in_seconds.max(0.0) * 1_000.0;
-        let margin_ms = (margin_seconds.max(0.0) * 1_000.0)
-            .min(lifetime_ms * (1.0 - MIN_LIFETIME_SHARE_BEFORE_RENEWAL));
+        let margin_ms =
+            (margin_seconds.max(0.0) * 1_000.0).min(lifetime_ms * (1.0 - MIN_LIFETIME_SHARE_BEFORE_RENEWAL));
         Self { received, lifetime_ms, renew_after_ms: lifetime_ms - margin_ms }
     }
 

@@ -423,7 +423,8 @@ async fn fifty_concurrent_fetches_after_expiry_share_one_refresh() {
 #[wasm_bindgen_test]
 async fn scheduled_renewal_fires_before_expiry() {
     let spy = spy_fetch();
-    let (auth, _) = signed_in(SERVER, &[solo(), ("refreshMarginSeconds", 1.into()), ("fetch", spy.clone().into())]).await;
+    let (auth, _) =
+        signed_in(SERVER, &[solo(), ("refreshMarginSeconds", 1.into()), ("fetch", spy.clone().into())]).await;
     let before = access_token(&auth).await.expect("token");
     let events = record_events(&auth);
     let expires_at = auth.expires_at().as_f64().expect("expiresAt");
@@ -443,9 +444,8 @@ async fn wake_up_events_renew_a_token_past_its_renewal_point() {
     let margin = ("refreshMarginSeconds", 1.into());
     let (auth, _) = signed_in(SERVER, &[solo(), manual(), margin, ("fetch", spy.clone().into())]).await;
     let events = record_events(&auth);
-    for (round, (target, event)) in [("window", "online"), ("window", "pageshow"), ("document", "visibilitychange")]
-        .into_iter()
-        .enumerate()
+    for (round, (target, event)) in
+        [("window", "online"), ("window", "pageshow"), ("document", "visibilitychange")].into_iter().enumerate()
     {
         sleep(2_200).await; // timers were "throttled": nothing renewed the token yet
         assert_eq!(call_count(&spy, "/auth/refresh"), round as u32, "no renewal before {event}");
@@ -733,7 +733,8 @@ async fn without_web_locks_or_broadcast_channel_the_client_still_works() {
 #[wasm_bindgen_test]
 async fn free_stops_timers_and_listeners() {
     let spy = spy_fetch();
-    let (auth, _) = signed_in(SERVER, &[solo(), ("refreshMarginSeconds", 1.into()), ("fetch", spy.clone().into())]).await;
+    let (auth, _) =
+        signed_in(SERVER, &[solo(), ("refreshMarginSeconds", 1.into()), ("fetch", spy.clone().into())]).await;
     let events = record_events(&auth);
     drop(auth); // what auth.free() does from JavaScript
     sleep(2_500).await;
