@@ -5,7 +5,8 @@
 //!
 //! Mount [`router`] (or [`app`], which also serves a directory of static files) in an axum
 //! application, protect routes with the [`AuthenticatedUser`] extractor, and pick a [`TokenStore`]:
-//! [`SqliteStore`] (embedded default) or [`MemoryStore`] (tests).
+//! [`SqliteStore`] (embedded default) or [`MemoryStore`] (tests). Server-rendered pages that must
+//! survive a reload after the access token expired go behind [`SilentRefreshLayer`] (docs/EDGE.md).
 //!
 //! ```no_run
 //! use std::sync::Arc;
