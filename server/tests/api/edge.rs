@@ -22,7 +22,7 @@ use reauth_server::{AuthService, AuthenticatedUser, Keys, MemoryStore};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
-use crate::helpers::{cookie, error_reason, set_cookie_line, TestServer, PASSWORD};
+use crate::helpers::{cookie, error_reason, set_cookie_line, Session, TestServer, PASSWORD};
 
 const ACCESS_COOKIE: &[&str] = &["--access-cookie", "true"];
 const REAUTH_COOKIES: [&str; 3] = ["reauth_refresh", "reauth_session", "reauth_access"];
@@ -39,6 +39,23 @@ async fn whoami(user: Result<AuthenticatedUser, ApiError>) -> Json<Value> {
 async fn serve_edge(state: AuthService, layer: SilentRefreshLayer) -> String {
     let app = Router::new().route("/whoami", get(whoami).post(whoami)).layer(layer).with_state(state);
     serve(app).await
+}
+
+/// The real server with the access cookie on, alice signed in, and `GET|POST /whoami` behind a
+/// local layer that `configure` finishes; returns the server, alice's session and the app's URL.
+struct LocalEdge {
+    server: TestServer,
+    session: Session,
+    service: AuthService,
+    whoami: String,
+}
+
+async fn local_edge(configure: impl FnOnce(SilentRefreshLayer) -> SilentRefreshLayer) -> LocalEdge {
+    let server = TestServer::start_with(ACCESS_COOKIE).await;
+    let session = server.signed_in("alice").await;
+    let service = server.service();
+    let edge = serve_edge(service.clone(), configure(SilentRefreshLayer::local(service.clone()))).await;
+    LocalEdge { server, session, service, whoami: format!("{edge}/whoami") }
 }
 
 async fn serve(app: Router) -> String {
@@ -116,18 +133,11 @@ fn assert_fresh_cookies(headers: &HeaderMap) -> (String, String) {
 
 #[tokio::test]
 async fn the_handler_sees_the_refreshed_identity_on_the_same_request() {
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let edge = serve_edge(service.clone(), SilentRefreshLayer::local(service.clone())).await;
+    let LocalEdge { server: _server, session, service, whoami } = local_edge(|layer| layer).await;
 
     let expired = expired_like(&service, &session.access_token);
-    let response = get_with(
-        &format!("{edge}/whoami"),
-        &[("reauth_access", &expired), ("reauth_refresh", &session.refresh_token)],
-        "*/*",
-    )
-    .await;
+    let response =
+        get_with(&whoami, &[("reauth_access", &expired), ("reauth_refresh", &session.refresh_token)], "*/*").await;
     assert_eq!(response.status(), StatusCode::OK);
     let (refresh, access) = assert_fresh_cookies(response.headers());
     assert_ne!(refresh, session.refresh_token, "rotated");
@@ -137,23 +147,20 @@ async fn the_handler_sees_the_refreshed_identity_on_the_same_request() {
     assert_eq!(seen["sid"], claims_of(&session.access_token)["sid"], "same session");
 
     // The new access cookie alone now authenticates, with nothing rotated.
-    let again = get_with(&format!("{edge}/whoami"), &[("reauth_access", &access)], "*/*").await;
+    let again = get_with(&whoami, &[("reauth_access", &access)], "*/*").await;
     assert_no_cookies_touched(again.headers());
     assert_eq!(again.json::<Value>().await.unwrap()["jti"], issued["jti"]);
 }
 
 #[tokio::test]
 async fn without_a_refresh_cookie_the_request_is_anonymous_and_no_cookie_is_touched() {
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let edge = serve_edge(service.clone(), SilentRefreshLayer::local(service.clone())).await;
+    let LocalEdge { server: _server, session, service, whoami } = local_edge(|layer| layer).await;
     let expired = expired_like(&service, &session.access_token);
 
     for cookies in
         [vec![], vec![("reauth_access", expired.as_str())], vec![("reauth_session", "1"), ("reauth_refresh", "")]]
     {
-        let response = get_with(&format!("{edge}/whoami"), &cookies, "text/html").await;
+        let response = get_with(&whoami, &cookies, "text/html").await;
         assert_eq!(response.status(), StatusCode::OK, "{cookies:?}");
         assert_no_cookies_touched(response.headers());
         assert_eq!(response.json::<Value>().await.unwrap(), json!({ "anonymous": true }), "{cookies:?}");
@@ -162,26 +169,19 @@ async fn without_a_refresh_cookie_the_request_is_anonymous_and_no_cookie_is_touc
 
 #[tokio::test]
 async fn a_token_without_exp_is_never_accepted_and_is_refreshed_like_an_expired_one() {
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let edge = serve_edge(service.clone(), SilentRefreshLayer::local(service.clone())).await;
+    let LocalEdge { server, session, whoami, .. } = local_edge(|layer| layer).await;
     let claims = claims_of(&session.access_token);
     let no_exp =
         signed_without_exp(&server.key_path(), claims["sub"].as_str().unwrap(), claims["sid"].as_str().unwrap());
 
-    let alone = get_with(&format!("{edge}/whoami"), &[("reauth_access", &no_exp)], "*/*").await;
+    let alone = get_with(&whoami, &[("reauth_access", &no_exp)], "*/*").await;
     assert_no_cookies_touched(alone.headers());
     assert_eq!(alone.json::<Value>().await.unwrap(), json!({ "anonymous": true }));
     let as_bearer = server.get_bearer("/api/me", &no_exp).await;
     assert_eq!(error_reason(as_bearer, StatusCode::UNAUTHORIZED, "invalid_token").await, "invalid");
 
-    let with_refresh = get_with(
-        &format!("{edge}/whoami"),
-        &[("reauth_access", &no_exp), ("reauth_refresh", &session.refresh_token)],
-        "*/*",
-    )
-    .await;
+    let with_refresh =
+        get_with(&whoami, &[("reauth_access", &no_exp), ("reauth_refresh", &session.refresh_token)], "*/*").await;
     let (_, access) = assert_fresh_cookies(with_refresh.headers());
     let seen: Value = with_refresh.json().await.unwrap();
     assert_eq!(seen["jti"], claims_of(&access)["jti"]);
@@ -190,11 +190,7 @@ async fn a_token_without_exp_is_never_accepted_and_is_refreshed_like_an_expired_
 
 #[tokio::test]
 async fn a_dead_session_clears_every_cookie_then_redirects_pages_and_rejects_api_calls() {
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let layer = SilentRefreshLayer::local(service.clone()).login_path("/login").unwrap();
-    let edge = serve_edge(service.clone(), layer).await;
+    let LocalEdge { server, session, whoami, .. } = local_edge(|layer| layer.login_path("/login").unwrap()).await;
     let logout = server
         .http
         .post(server.url("/auth/logout"))
@@ -202,30 +198,27 @@ async fn a_dead_session_clears_every_cookie_then_redirects_pages_and_rejects_api
     assert_eq!(logout.send().await.unwrap().status(), StatusCode::NO_CONTENT);
 
     let cookies = [("reauth_session", "1"), ("reauth_refresh", session.refresh_token.as_str())];
-    let page = get_with(&format!("{edge}/whoami"), &cookies, "text/html,application/xhtml+xml,*/*;q=0.8").await;
+    let page = get_with(&whoami, &cookies, "text/html,application/xhtml+xml,*/*;q=0.8").await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     assert_eq!(page.headers()[header::LOCATION], "/login");
     assert_every_cookie_cleared(page.headers());
 
-    let api = get_with(&format!("{edge}/whoami"), &cookies, "application/json").await;
+    let api = get_with(&whoami, &cookies, "application/json").await;
     assert_every_cookie_cleared(api.headers());
     assert_eq!(error_reason(api, StatusCode::UNAUTHORIZED, "invalid_grant").await, "revoked");
 }
 
 #[tokio::test]
 async fn unsafe_methods_and_bearer_requests_are_never_refreshed() {
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let edge = serve_edge(service.clone(), SilentRefreshLayer::local(service.clone())).await;
+    let LocalEdge { server: _server, session, service, whoami } = local_edge(|layer| layer).await;
     let refresh_cookie = format!("reauth_refresh={}", session.refresh_token);
 
-    let post = client().post(format!("{edge}/whoami")).header(header::COOKIE, &refresh_cookie).send().await.unwrap();
+    let post = client().post(&whoami).header(header::COOKIE, &refresh_cookie).send().await.unwrap();
     assert_no_cookies_touched(post.headers());
     assert_eq!(post.json::<Value>().await.unwrap(), json!({ "anonymous": true }));
 
     let bearer = client()
-        .get(format!("{edge}/whoami"))
+        .get(&whoami)
         .header(header::COOKIE, &refresh_cookie)
         .bearer_auth(&session.access_token)
         .send()
@@ -241,15 +234,12 @@ async fn unsafe_methods_and_bearer_requests_are_never_refreshed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_concurrent_navigations_with_the_same_expired_cookies_all_end_up_in_one_family() {
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let edge = serve_edge(service.clone(), SilentRefreshLayer::local(service.clone())).await;
+    let LocalEdge { server, session, service, whoami } = local_edge(|layer| layer).await;
     let expired = expired_like(&service, &session.access_token);
     let accepts = ["text/html", "application/json", "image/avif,image/webp,*/*", "*/*", "text/css,*/*;q=0.1"];
 
     let burst = (0..10).map(|index| {
-        let (url, expired, refresh) = (format!("{edge}/whoami"), expired.clone(), session.refresh_token.clone());
+        let (url, expired, refresh) = (whoami.clone(), expired.clone(), session.refresh_token.clone());
         tokio::spawn(async move {
             let response = get_with(
                 &url,
@@ -283,21 +273,18 @@ async fn ten_concurrent_navigations_with_the_same_expired_cookies_all_end_up_in_
 #[tokio::test]
 async fn a_store_fault_is_transient_and_never_clears_cookies() {
     use sqlx::{Connection, Executor};
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let layer = SilentRefreshLayer::local(service.clone()).on_transient(TransientPolicy::PassThrough);
-    let edge = serve_edge(service.clone(), layer).await;
+    let LocalEdge { server, session, whoami, .. } =
+        local_edge(|layer| layer.on_transient(TransientPolicy::PassThrough)).await;
     let cookies = [("reauth_refresh", session.refresh_token.as_str())];
 
     let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path.display())).await.unwrap();
     blocker.execute("BEGIN EXCLUSIVE").await.unwrap();
-    let during = get_with(&format!("{edge}/whoami"), &cookies, "text/html").await;
+    let during = get_with(&whoami, &cookies, "text/html").await;
     assert_no_cookies_touched(during.headers());
     assert_eq!(during.json::<Value>().await.unwrap(), json!({ "anonymous": true }), "let through unauthenticated");
     blocker.execute("ROLLBACK").await.unwrap();
 
-    let after = get_with(&format!("{edge}/whoami"), &cookies, "text/html").await;
+    let after = get_with(&whoami, &cookies, "text/html").await;
     assert_fresh_cookies(after.headers());
     assert_eq!(after.json::<Value>().await.unwrap()["sid"], claims_of(&session.access_token)["sid"]);
 }
@@ -489,11 +476,8 @@ async fn every_outcome_is_counted_through_the_metrics_facade() {
     let snapshotter = recorder.snapshotter();
     let _local = metrics::set_default_local_recorder(&recorder);
 
-    let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let session = server.signed_in("alice").await;
-    let service = server.service();
-    let edge = serve_edge(service.clone(), SilentRefreshLayer::local(service.clone())).await;
-    let url = format!("{edge}/whoami");
+    let LocalEdge { server: _server, session, whoami, .. } = local_edge(|layer| layer).await;
+    let url = whoami;
     let refresh = session.refresh_token.as_str();
 
     get_with(&url, &[], "*/*").await; // anonymous
