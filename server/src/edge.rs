@@ -42,6 +42,7 @@ use crate::config::CookieSettings;
 use crate::http::cookies::Cookies;
 use crate::http::error::ApiError;
 use crate::service::{unix_now, AuthError, AuthService, ClientInfo, DeadReason, Issued, UserView};
+use crate::store::UnixTime;
 use crate::tokens::{AccessClaims, AccessTokens};
 
 /// The counter of outcomes, labelled `outcome` with [`Outcome::as_str`].
@@ -331,14 +332,14 @@ impl TransientCause {
 impl EdgeConfig {
     async fn authenticate(&self, parts: &mut Parts) -> Verdict {
         if parts.headers.contains_key(header::AUTHORIZATION) {
-            record(Outcome::Bearer, parts, None, None);
+            record(Outcome::Bearer, parts, None, None, None);
             return Verdict::UNTOUCHED;
         }
         let now = unix_now();
         if let Some(token) = self.cookies.access_token(&parts.headers) {
             match self.verifier.verify(token, now) {
                 Ok(claims) => {
-                    record(Outcome::Valid, parts, Some(&claims.sid), None);
+                    record(Outcome::Valid, parts, Some(&claims.sid), None, None);
                     let access_token = token.to_owned();
                     parts.extensions.insert(EdgeIdentity { claims, access_token });
                     return Verdict::UNTOUCHED;
@@ -348,28 +349,27 @@ impl EdgeConfig {
             }
         }
         let Some(refresh_token) = self.cookies.refresh_token(&parts.headers).filter(|token| !token.is_empty()) else {
-            record(Outcome::Anonymous, parts, None, None);
+            record(Outcome::Anonymous, parts, None, None, None);
             return Verdict::UNTOUCHED;
         };
         if !matches!(parts.method, Method::GET | Method::HEAD) {
-            record(Outcome::UnsafeMethod, parts, None, None);
+            record(Outcome::UnsafeMethod, parts, None, None, None);
             return Verdict::UNTOUCHED;
         }
         let refresh_token = refresh_token.to_owned();
-        match self.rotate(&refresh_token, parts).await {
+        match self.rotate(&refresh_token, parts, now).await {
             Ok((issued, claims)) => {
-                record(Outcome::Refreshed, parts, Some(&issued.session_id), None);
+                record(Outcome::Refreshed, parts, Some(&issued.session_id), None, None);
                 let set_cookies = self.cookies.issue(&issued);
                 parts.extensions.insert(EdgeIdentity { claims, access_token: issued.access_token });
                 Verdict::Forward { set_cookies }
             }
             Err(RotationFailure::SessionDead(reason)) => {
-                record(Outcome::SessionDead, parts, None, Some(reason.as_str()));
+                record(Outcome::SessionDead, parts, None, Some(reason.as_str()), None);
                 Verdict::Answer(self.session_dead_response(&parts.headers, reason))
             }
             Err(RotationFailure::Transient(cause)) => {
-                tracing::warn!(target: "reauth::edge", error = %cause, "silent refresh failed");
-                record(Outcome::Transient, parts, None, Some(cause.kind()));
+                record(Outcome::Transient, parts, None, Some(cause.kind()), Some(&cause));
                 match self.on_transient {
                     TransientPolicy::PassThrough => Verdict::UNTOUCHED,
                     TransientPolicy::ServiceUnavailable => {
@@ -381,8 +381,15 @@ impl EdgeConfig {
     }
 
     /// Rotates, then verifies the new access token like any other: its claims are what the handler
-    /// gets, and a remote answer whose token does not verify is malformed.
-    async fn rotate(&self, refresh_token: &str, parts: &mut Parts) -> Result<(Issued, AccessClaims), RotationFailure> {
+    /// gets, and a remote answer whose token does not verify is malformed. It is checked as of
+    /// `asked_at`, before the rotation: a token issued since then was valid when issued, even if
+    /// its lifetime is one second and the clock has ticked.
+    async fn rotate(
+        &self,
+        refresh_token: &str,
+        parts: &mut Parts,
+        asked_at: UnixTime,
+    ) -> Result<(Issued, AccessClaims), RotationFailure> {
         let issued = match &self.rotation {
             Rotation::Local(service) => {
                 let Ok(client) = ClientInfo::from_request_parts(parts, service).await;
@@ -395,7 +402,7 @@ impl EdgeConfig {
         };
         let claims = self
             .verifier
-            .verify(&issued.access_token, unix_now())
+            .verify(&issued.access_token, asked_at)
             .map_err(|_| RotationFailure::Transient(TransientCause::Malformed("the access token does not verify")))?;
         if claims.sub != issued.user.id {
             return Err(RotationFailure::Transient(TransientCause::Malformed("the access token is for another user")));
@@ -539,15 +546,22 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// Logs the outcome as a structured event and counts it.
-fn record(outcome: Outcome, parts: &Parts, session_id: Option<&str>, detail: Option<&str>) {
+fn record(
+    outcome: Outcome,
+    parts: &Parts,
+    session_id: Option<&str>,
+    detail: Option<&str>,
+    error: Option<&TransientCause>,
+) {
     metrics::counter!(OUTCOMES_METRIC, "outcome" => outcome.as_str()).increment(1);
     let (method, path, label) = (parts.method.as_str(), parts.uri.path(), outcome.as_str());
+    let error = error.map(tracing::field::display);
     match outcome {
         Outcome::Bearer | Outcome::Valid => {
             tracing::debug!(target: "reauth::edge", outcome = label, method, path, session_id, detail);
         }
         Outcome::SessionDead | Outcome::Transient => {
-            tracing::warn!(target: "reauth::edge", outcome = label, method, path, session_id, detail);
+            tracing::warn!(target: "reauth::edge", outcome = label, method, path, session_id, detail, error);
         }
         Outcome::Refreshed | Outcome::Anonymous | Outcome::UnsafeMethod => {
             tracing::info!(target: "reauth::edge", outcome = label, method, path, session_id, detail);
