@@ -75,8 +75,11 @@ pub(crate) fn backoff_ms(failures: u32, random: f64, retry_after_seconds: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Pure logic: plain #[test]s on the host, and the same tests in the browser under wasm-pack.
+    #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    #[cfg(target_arch = "wasm32")]
     wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
     fn at(monotonic: f64, wall: f64) -> Instant {
