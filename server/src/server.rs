@@ -117,7 +117,7 @@ pub async fn build_service(args: &ServeArgs) -> Result<AuthService, StartError> 
     Ok(AuthService::new(store, keys, settings))
 }
 
-/// Removes expired state now and then every [`PURGE_EVERY`]; failures are logged and retried later.
+/// Removes expired state now and then every ten minutes; failures are logged and retried later.
 pub fn spawn_purge(service: AuthService) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(PURGE_EVERY);

@@ -47,8 +47,9 @@ pub enum ApiError {
         /// Seconds.
         retry_after_secs: i64,
     },
-    /// 503 `temporarily_unavailable` with `Retry-After`: the store failed. Cookies are untouched, so
-    /// a fault never logs anyone out. The cause is logged, not sent.
+    /// 503 `temporarily_unavailable` with `Retry-After`: the store (or, for the edge layer, the
+    /// remote reauth server) failed. Cookies are untouched, so a fault never logs anyone out. The
+    /// cause is logged, not sent.
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -193,7 +194,7 @@ impl IntoResponse for ApiError {
                 response
             }
             Self::Unavailable(source) => {
-                tracing::error!(error = %source, "store unavailable");
+                tracing::error!(error = %source, "answering 503: a dependency (token store or remote reauth) failed");
                 let mut response = body(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
