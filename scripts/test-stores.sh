@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shared-store suite: the Redis and PostgreSQL backends against real servers. Installs the Debian
 # packages (scripts/setup.sh stores), starts a private redis-server and a private PostgreSQL cluster
-# on free loopback ports under .tmp/, and stops both on exit, failure included.
+# on free loopback ports in a temporary directory, and stops both on exit, failure included.
 #
 # Usage: scripts/test-stores.sh             store conformance, multi-instance and fault tests
 #        scripts/test-stores.sh CMD ARG...  CMD with the servers up and REAUTH_TEST_REDIS_URL /
@@ -22,15 +22,16 @@ fi
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 REDIS_SERVER=$(command -v redis-server)
 
-mkdir -p .tmp
-WORK=$(mktemp -d "$PWD/.tmp/stores.XXXXXX")
-chmod 755 "$WORK"   # the postgres user must reach its data directory inside
+# Outside the checkout: PostgreSQL runs as the `postgres` user, who may not be allowed into it
+# (a clone under /root). The trap below removes it.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/reauth-stores.XXXXXX")
+chmod 755 "$WORK"
 REDIS_PID=""
 PG_DATA="$WORK/pg/data"
 
 # PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user.
 as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 cleanup() {

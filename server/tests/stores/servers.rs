@@ -153,7 +153,8 @@ fn running_as_root() -> bool {
 fn as_postgres(tool: &Path) -> Command {
     if running_as_root() {
         let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(tool);
+        // From `/`: the postgres user may not be allowed into the test's working directory.
+        command.current_dir("/").args(["-u", "postgres", "--"]).arg(tool);
         command
     } else {
         Command::new(tool)
