@@ -132,6 +132,18 @@ impl Inner {
         self.state.borrow().session.as_ref().map(|session| session.expiry.expires_at_wall_ms())
     }
 
+    pub(crate) fn refresh_at(&self) -> Option<f64> {
+        self.state.borrow().session.as_ref().map(|session| session.expiry.renew_at_wall_ms())
+    }
+
+    /// Marks the access token as expired; the session stays, and the next caller that needs a
+    /// token starts the (shared) refresh.
+    pub(crate) fn invalidate_access_token(&self) {
+        if let Some(session) = self.state.borrow_mut().session.as_mut() {
+            session.expiry = Expiry::expired_now(now());
+        }
+    }
+
     pub(crate) fn subscribe(&self, listener: Function) -> u32 {
         self.listeners.borrow_mut().add(listener)
     }

@@ -201,6 +201,20 @@ impl AuthClient {
     pub fn expires_at(&self) -> JsValue {
         self.inner.expires_at().map_or(JsValue::NULL, JsValue::from)
     }
+
+    /// When the next renewal is due (ms since the epoch, for display), or `null`.
+    #[wasm_bindgen(getter = refreshAt, unchecked_return_type = "number | null")]
+    pub fn refresh_at(&self) -> JsValue {
+        self.inner.refresh_at().map_or(JsValue::NULL, JsValue::from)
+    }
+
+    /// Treats the current access token as expired, keeping the session: the next call that needs a
+    /// token refreshes first. For when the server changed what a token should say (roles), or to
+    /// demonstrate that many callers share one refresh.
+    #[wasm_bindgen(js_name = invalidateAccessToken)]
+    pub fn invalidate_access_token(&self) {
+        self.inner.invalidate_access_token();
+    }
 }
 
 /// `free()` (or dropping the client in Rust) stops its timers, listeners and tab channel.

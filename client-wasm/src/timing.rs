@@ -60,6 +60,16 @@ impl Expiry {
     pub(crate) fn expires_at_wall_ms(&self) -> f64 {
         self.received.wall + self.lifetime_ms
     }
+
+    /// Wall-clock renewal point (ms since the epoch) for display: `auth.refreshAt`.
+    pub(crate) fn renew_at_wall_ms(&self) -> f64 {
+        self.received.wall + self.renew_after_ms
+    }
+
+    /// The same token treated as already expired, so the next caller renews it first.
+    pub(crate) fn expired_now(now: Instant) -> Self {
+        Self { received: now, lifetime_ms: 0.0, renew_after_ms: 0.0 }
+    }
 }
 
 /// Delay before retry number `failures` (1 for the first retry): exponential, capped, with "equal

@@ -418,6 +418,30 @@ async fn fifty_concurrent_fetches_after_expiry_share_one_refresh() {
     assert_eq!(call_count(&spy, "/api/me"), 40, "no request was retried");
 }
 
+#[wasm_bindgen_test]
+async fn an_invalidated_token_is_renewed_once_for_all_callers_and_keeps_the_session() {
+    let spy = spy_fetch();
+    let (auth, username) = signed_in(SERVER, &[solo(), manual(), ("fetch", spy.clone().into())]).await;
+    let before = access_token(&auth).await.expect("token");
+    let refresh_at = auth.refresh_at().as_f64().expect("refreshAt");
+    let expires_at = auth.expires_at().as_f64().expect("expiresAt");
+    assert!(js_sys::Date::now() <= refresh_at && refresh_at < expires_at, "renewal falls before expiry");
+
+    auth.invalidate_access_token();
+    assert!(auth.is_authenticated(), "the session is kept");
+    let calls = Array::new();
+    for _ in 0..10 {
+        calls.push(&auth.fetch("/api/me".into(), None));
+    }
+    let results: Array = settle(Promise::all(&calls)).await.expect("all succeed").unchecked_into();
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1, "one refresh for ten callers");
+    for result in results.iter() {
+        assert_eq!(status(&result), 200);
+        assert_eq!(text(&json(&result).await, "username"), username);
+    }
+    assert_ne!(access_token(&auth).await.expect("token"), before, "a new token");
+}
+
 // ----- scheduled renewal and wake-ups -----
 
 #[wasm_bindgen_test]
