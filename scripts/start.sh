@@ -13,6 +13,8 @@ mkdir -p data
 export REAUTH_STORE="${REAUTH_STORE:-sqlite://data/reauth.db}"
 export REAUTH_COOKIE_SECURE="${REAUTH_COOKIE_SECURE:-false}"
 export REAUTH_WWW_DIR="${REAUTH_WWW_DIR:-www}"
+# Two-minute access tokens so a visitor sees renewals happen; production keeps the 15-minute default.
+export JWT_ACCESS_EXPIRES_IN="${JWT_ACCESS_EXPIRES_IN:-2m}"
 # The server-rendered /account page: access token in an HttpOnly cookie, silent refresh on reload.
 export REAUTH_ACCESS_COOKIE="${REAUTH_ACCESS_COOKIE:-true}"
 cargo build -p reauth-server
