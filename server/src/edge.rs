@@ -43,7 +43,7 @@ use crate::http::cookies::Cookies;
 use crate::http::error::ApiError;
 use crate::service::{unix_now, AuthError, AuthService, ClientInfo, DeadReason, Issued, UserView};
 use crate::store::UnixTime;
-use crate::tokens::{AccessClaims, AccessTokens};
+use crate::tokens::{AccessClaims, AccessTokenVerifier};
 
 /// The counter of outcomes, labelled `outcome` with [`Outcome::as_str`].
 pub const OUTCOMES_METRIC: &str = "reauth_edge_outcomes_total";
@@ -139,7 +139,7 @@ pub struct SilentRefreshLayer {
 #[derive(Clone)]
 struct EdgeConfig {
     rotation: Rotation,
-    verifier: AccessTokens,
+    verifier: AccessTokenVerifier,
     cookies: Cookies,
     login_path: Option<String>,
     on_transient: TransientPolicy,
@@ -161,15 +161,16 @@ struct RemoteRefresh {
 impl SilentRefreshLayer {
     /// Rotates in-process with `service`, whose settings give the cookie names and attributes.
     pub fn local(service: AuthService) -> Self {
-        let verifier = service.access_tokens().clone();
+        let verifier = service.access_tokens().verifier().clone();
         let cookies = Cookies::new(&service.settings().cookies);
         Self::with(Rotation::Local(service), verifier, cookies)
     }
 
     /// Rotates by calling `POST {base_url}/auth/refresh` on a remote reauth server. `verifier`
-    /// checks access tokens (it needs the remote's signing key, issuer and audience) and `cookies`
-    /// must match the remote's cookie settings, `access_cookie` on.
-    pub fn remote(base_url: &str, verifier: AccessTokens, cookies: &CookieSettings) -> Result<Self, EdgeConfigError> {
+    /// checks access tokens with the remote's public key, issuer and audience (build it from the
+    /// remote's JWKS with [`AccessTokenVerifier::from_jwk`]: this app never holds a signing key),
+    /// and `cookies` must match the remote's cookie settings, `access_cookie` on.
+    pub fn remote(base_url: &str, verifier: AccessTokenVerifier, cookies: &CookieSettings) -> Result<Self, EdgeConfigError> {
         let url_error = || EdgeConfigError::RemoteUrl(base_url.to_owned());
         let base = reqwest::Url::parse(base_url).map_err(|_| url_error())?;
         if !matches!(base.scheme(), "http" | "https") || !base.has_host() || base.query().is_some() {
@@ -186,7 +187,7 @@ impl SilentRefreshLayer {
         Ok(Self::with(Rotation::Remote(remote), verifier, Cookies::new(cookies)))
     }
 
-    fn with(rotation: Rotation, verifier: AccessTokens, cookies: Cookies) -> Self {
+    fn with(rotation: Rotation, verifier: AccessTokenVerifier, cookies: Cookies) -> Self {
         metrics::describe_counter!(OUTCOMES_METRIC, "Requests seen by the reauth silent-refresh layer, by outcome");
         let config =
             EdgeConfig { rotation, verifier, cookies, login_path: None, on_transient: TransientPolicy::default() };
@@ -572,7 +573,7 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::Keys;
+    use crate::tokens::{AccessTokens, Keys};
 
     fn html_accept(value: &'static str) -> bool {
         let mut headers = HeaderMap::new();
@@ -688,7 +689,7 @@ mod tests {
         let layer = || {
             SilentRefreshLayer::remote(
                 "http://127.0.0.1:9",
-                AccessTokens::new(Keys::generate(), "i", "a", 60),
+                AccessTokens::new(Keys::generate(), "i", "a", 60).verifier().clone(),
                 &CookieSettings { secure: false, domain: None, access_cookie: true },
             )
             .unwrap()
@@ -701,7 +702,7 @@ mod tests {
 
     #[test]
     fn remote_urls_must_be_absolute_http() {
-        let verifier = AccessTokens::new(Keys::generate(), "i", "a", 60);
+        let verifier = AccessTokens::new(Keys::generate(), "i", "a", 60).verifier().clone();
         let cookies = CookieSettings { secure: false, domain: None, access_cookie: true };
         for url in ["auth.example.com", "ftp://auth.example.com", "", "http://"] {
             assert!(

@@ -7,15 +7,49 @@ use serde::de::DeserializeOwned;
 
 use super::cookies::Cookies;
 use super::error::ApiError;
+use crate::config::CookieSettings;
 use crate::edge::EdgeIdentity;
-use crate::service::{AuthService, ClientInfo};
-use crate::tokens::{AccessClaims, AccessTokenError};
+use crate::service::{unix_now, AuthService, ClientInfo};
+use crate::tokens::{AccessClaims, AccessTokenError, AccessTokenVerifier};
+
+/// What [`AuthenticatedUser`] checks requests with: the public-key verifier and the cookie names.
+/// An [`AuthService`] provides one through `FromRef`; a service that must accept reauth's tokens
+/// without holding the signing key (another API, an edge app refreshing through a remote reauth
+/// server) builds one from the JWKS with [`AccessTokenVerifier::from_jwk`].
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    verifier: AccessTokenVerifier,
+    cookies: Cookies,
+}
+
+impl Authenticator {
+    /// Verifies with `verifier`, reading the access cookie named by `cookies`.
+    pub fn new(verifier: AccessTokenVerifier, cookies: &CookieSettings) -> Self {
+        Self { verifier, cookies: Cookies::new(cookies) }
+    }
+
+    fn verify(&self, token: &str) -> Result<AuthenticatedUser, ApiError> {
+        self.verifier.verify(token, unix_now()).map(|claims| AuthenticatedUser { claims }).map_err(|error| {
+            tracing::debug!(%error, "access token refused");
+            ApiError::InvalidBearer(match error {
+                AccessTokenError::Expired => "expired",
+                _ => "invalid",
+            })
+        })
+    }
+}
+
+impl FromRef<AuthService> for Authenticator {
+    fn from_ref(service: &AuthService) -> Self {
+        Self::new(service.access_tokens().verifier().clone(), &service.settings().cookies)
+    }
+}
 
 /// The caller of a route that requires an access token: verified claims from, in this order,
 /// `Authorization: Bearer …`, the identity [`SilentRefreshLayer`](crate::edge::SilentRefreshLayer)
 /// verified or refreshed on this very request, or the access cookie (when
 /// [`CookieSettings::access_cookie`](crate::config::CookieSettings::access_cookie) is on). Works in
-/// any router whose state provides an [`AuthService`] through `FromRef`.
+/// any router whose state provides an [`Authenticator`] through `FromRef` (an [`AuthService`] does).
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};
@@ -38,33 +72,23 @@ pub struct AuthenticatedUser {
 impl<S> FromRequestParts<S> for AuthenticatedUser
 where
     S: Send + Sync,
-    AuthService: FromRef<S>,
+    Authenticator: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let service = AuthService::from_ref(state);
+        let authenticator = Authenticator::from_ref(state);
         if let Some(token) = bearer_token(&parts.headers) {
-            return verify(&service, token);
+            return authenticator.verify(token);
         }
         if let Some(identity) = parts.extensions.get::<EdgeIdentity>() {
             return Ok(Self { claims: identity.claims.clone() });
         }
-        match Cookies::new(&service.settings().cookies).access_token(&parts.headers) {
-            Some(token) => verify(&service, token),
+        match authenticator.cookies.access_token(&parts.headers) {
+            Some(token) => authenticator.verify(token),
             None => Err(ApiError::MissingBearer),
         }
     }
-}
-
-fn verify(service: &AuthService, token: &str) -> Result<AuthenticatedUser, ApiError> {
-    service.verify_access_token(token).map(|claims| AuthenticatedUser { claims }).map_err(|error| {
-        tracing::debug!(%error, "access token refused");
-        ApiError::InvalidBearer(match error {
-            AccessTokenError::Expired => "expired",
-            _ => "invalid",
-        })
-    })
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {

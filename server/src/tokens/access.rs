@@ -6,9 +6,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _};
+use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use super::keys::jwk_thumbprint;
 use super::{random_id, Keys};
 use crate::store::UnixTime;
 
@@ -90,51 +91,36 @@ enum Audience {
     Many(Vec<String>),
 }
 
-/// Issues and verifies access tokens.
+/// Verifies access tokens with nothing but the public key: what a service needs that must accept
+/// reauth's tokens without being able to mint them (another API, the edge layer in remote mode).
 #[derive(Clone, Debug)]
-pub struct AccessTokens {
-    keys: Keys,
+pub struct AccessTokenVerifier {
+    key: VerifyingKey,
+    kid: String,
     issuer: String,
     audience: String,
-    lifetime_secs: i64,
 }
 
-impl AccessTokens {
-    /// An issuer/verifier for tokens of `lifetime_secs`.
-    pub fn new(keys: Keys, issuer: impl Into<String>, audience: impl Into<String>, lifetime_secs: i64) -> Self {
-        Self { keys, issuer: issuer.into(), audience: audience.into(), lifetime_secs }
+/// Why a JWK could not serve as a verification key.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an Ed25519 public key in JWK form (kty OKP, crv Ed25519, 32-byte x)")]
+pub struct InvalidJwk;
+
+impl AccessTokenVerifier {
+    /// A verifier for tokens signed by the private half of `key`, issued by `issuer` for `audience`.
+    pub fn new(key: VerifyingKey, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self { kid: jwk_thumbprint(&key), key, issuer: issuer.into(), audience: audience.into() }
     }
 
-    /// The key material.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
-    /// Token lifetime in seconds.
-    pub fn lifetime_secs(&self) -> i64 {
-        self.lifetime_secs
-    }
-
-    /// Signs a fresh token for `user_id` in session `session_id`.
-    pub fn issue(&self, user_id: &str, session_id: &str, now: UnixTime) -> (String, AccessClaims) {
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: user_id.to_owned(),
-            aud: self.audience.clone(),
-            iat: now,
-            exp: now + self.lifetime_secs,
-            jti: random_id(),
-            sid: session_id.to_owned(),
-        };
-        (self.sign(&claims), claims)
-    }
-
-    /// Signs arbitrary claims with our key and header (tests of the verifier use it too).
-    pub fn sign(&self, claims: &AccessClaims) -> String {
-        let header = Header { alg: "EdDSA", typ: Some("at+jwt"), kid: Some(self.keys.kid()), crit: None };
-        let signing_input = format!("{}.{}", encode_json(&header), encode_json(claims));
-        let signature = self.keys.signing_key().sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    /// A verifier from one key of a reauth server's `/.well-known/jwks.json`.
+    pub fn from_jwk(jwk: &serde_json::Value, issuer: impl Into<String>, audience: impl Into<String>) -> Result<Self, InvalidJwk> {
+        if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
+            return Err(InvalidJwk);
+        }
+        let x = jwk["x"].as_str().ok_or(InvalidJwk)?;
+        let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(InvalidJwk)?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| InvalidJwk)?;
+        Ok(Self::new(key, issuer, audience))
     }
 
     /// Verifies signature, header, issuer, audience and time; returns the claims.
@@ -151,15 +137,14 @@ impl AccessTokens {
         if header.alg != "EdDSA" || !typ_ok || header.crit.is_some() {
             return Err(AccessTokenError::Header);
         }
-        if header.kid != Some(self.keys.kid()) {
+        if header.kid != Some(self.kid.as_str()) {
             return Err(AccessTokenError::UnknownKey);
         }
         let signature_bytes: [u8; 64] =
             decode_part(signature_b64)?.try_into().map_err(|_| AccessTokenError::Signature)?;
         let signing_input_len = header_b64.len() + 1 + claims_b64.len();
         // verify_strict rejects small-order keys and non-canonical signatures (malleability).
-        self.keys
-            .verifying_key()
+        self.key
             .verify_strict(&token.as_bytes()[..signing_input_len], &Signature::from_bytes(&signature_bytes))
             .map_err(|_| AccessTokenError::Signature)?;
 
@@ -187,6 +172,63 @@ impl AccessTokens {
             jti: claims.jti,
             sid: claims.sid,
         })
+    }}
+
+/// Issues access tokens, and verifies them like [`AccessTokenVerifier`].
+#[derive(Clone, Debug)]
+pub struct AccessTokens {
+    keys: Keys,
+    verifier: AccessTokenVerifier,
+    lifetime_secs: i64,
+}
+
+impl AccessTokens {
+    /// An issuer/verifier for tokens of `lifetime_secs`.
+    pub fn new(keys: Keys, issuer: impl Into<String>, audience: impl Into<String>, lifetime_secs: i64) -> Self {
+        let verifier = AccessTokenVerifier::new(keys.verifying_key(), issuer, audience);
+        Self { keys, verifier, lifetime_secs }
+    }
+
+    /// The key material.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The public-key verifier for these tokens.
+    pub fn verifier(&self) -> &AccessTokenVerifier {
+        &self.verifier
+    }
+
+    /// Token lifetime in seconds.
+    pub fn lifetime_secs(&self) -> i64 {
+        self.lifetime_secs
+    }
+
+    /// Verifies signature, header, issuer, audience and time; returns the claims.
+    pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessClaims, AccessTokenError> {
+        self.verifier.verify(token, now)
+    }
+
+    /// Signs a fresh token for `user_id` in session `session_id`.
+    pub fn issue(&self, user_id: &str, session_id: &str, now: UnixTime) -> (String, AccessClaims) {
+        let claims = AccessClaims {
+            iss: self.verifier.issuer.clone(),
+            sub: user_id.to_owned(),
+            aud: self.verifier.audience.clone(),
+            iat: now,
+            exp: now + self.lifetime_secs,
+            jti: random_id(),
+            sid: session_id.to_owned(),
+        };
+        (self.sign(&claims), claims)
+    }
+
+    /// Signs arbitrary claims with our key and header (tests of the verifier use it too).
+    pub fn sign(&self, claims: &AccessClaims) -> String {
+        let header = Header { alg: "EdDSA", typ: Some("at+jwt"), kid: Some(self.keys.kid()), crit: None };
+        let signing_input = format!("{}.{}", encode_json(&header), encode_json(claims));
+        let signature = self.keys.signing_key().sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 }
 
@@ -317,6 +359,29 @@ mod tests {
         let other_audience = AccessTokens::new(tokens.keys().clone(), "https://issuer.test", "billing", 900);
         assert_eq!(other_audience.verify(&token, NOW), Err(AccessTokenError::WrongAudience));
         assert!(tokens.verify(&tokens.sign(&claims), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_verifier_built_from_the_published_jwk_accepts_our_tokens_only() {
+        let tokens = tokens();
+        let jwk = serde_json::to_value(tokens.keys().jwk()).unwrap();
+        let verifier = AccessTokenVerifier::from_jwk(&jwk, "https://issuer.test", "reauth-test").unwrap();
+        let (token, claims) = tokens.issue("u", "s", NOW);
+        assert_eq!(verifier.verify(&token, NOW), Ok(claims));
+        let (foreign, _) = AccessTokens::new(Keys::generate(), "https://issuer.test", "reauth-test", 900).issue("u", "s", NOW);
+        assert_eq!(verifier.verify(&foreign, NOW), Err(AccessTokenError::UnknownKey));
+        let strict = AccessTokenVerifier::from_jwk(&jwk, "https://issuer.test", "billing").unwrap();
+        assert_eq!(strict.verify(&token, NOW), Err(AccessTokenError::WrongAudience));
+    }
+
+    #[test]
+    fn a_jwk_that_is_not_an_ed25519_key_is_refused() {
+        let rsa = serde_json::json!({ "kty": "RSA", "n": "AQAB", "e": "AQAB" });
+        let short = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": "AAAA" });
+        let x448 = serde_json::json!({ "kty": "OKP", "crv": "X448", "x": URL_SAFE_NO_PAD.encode([0u8; 32]) });
+        for jwk in [rsa, short, x448] {
+            assert_eq!(AccessTokenVerifier::from_jwk(&jwk, "i", "a").unwrap_err(), InvalidJwk, "{jwk}");
+        }
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl Keys {
 }
 
 /// RFC 7638: SHA-256 over the required members in lexicographic order, no white space.
-fn jwk_thumbprint(key: &VerifyingKey) -> String {
+pub(crate) fn jwk_thumbprint(key: &VerifyingKey) -> String {
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(key.as_bytes()));
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }

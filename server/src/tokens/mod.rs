@@ -5,7 +5,7 @@ pub mod access;
 pub mod keys;
 pub mod refresh;
 
-pub use access::{AccessClaims, AccessTokenError, AccessTokens};
+pub use access::{AccessClaims, AccessTokenError, AccessTokenVerifier, AccessTokens, InvalidJwk};
 pub use keys::{KeyError, Keys};
 pub use refresh::{RefreshToken, RefreshTokenError};
 

@@ -5,7 +5,7 @@
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use axum::http::{header, StatusCode};
@@ -17,8 +17,9 @@ use base64::Engine as _;
 use reauth_server::config::{CookieSettings, Settings};
 use reauth_server::edge::{SilentRefreshLayer, TransientPolicy, OUTCOMES_METRIC};
 use reauth_server::http::error::ApiError;
-use reauth_server::tokens::AccessTokens;
-use reauth_server::{AuthService, AuthenticatedUser, Keys, MemoryStore};
+
+use axum::extract::FromRef;
+use reauth_server::{AccessTokenVerifier, AuthService, AuthenticatedUser, Authenticator, Keys};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
@@ -36,7 +37,11 @@ async fn whoami(user: Result<AuthenticatedUser, ApiError>) -> Json<Value> {
 }
 
 /// An application of its own, `GET|POST /whoami` behind `layer`, on a loopback port.
-async fn serve_edge(state: AuthService, layer: SilentRefreshLayer) -> String {
+async fn serve_edge<S>(state: S, layer: SilentRefreshLayer) -> String
+where
+    S: Clone + Send + Sync + 'static,
+    Authenticator: FromRef<S>,
+{
     let app = Router::new().route("/whoami", get(whoami).post(whoami)).layer(layer).with_state(state);
     serve(app).await
 }
@@ -353,21 +358,21 @@ async fn the_access_cookie_follows_login_refresh_and_logout_only_when_enabled() 
     assert_eq!(account.status(), StatusCode::NOT_FOUND, "no demo page when off");
 }
 
-/// A remote reauth server: the edge app shares its signing key (to verify access tokens) and
-/// its cookie settings, but not its store.
-fn remote_edge_state(server: &TestServer) -> (AuthService, AccessTokens, CookieSettings) {
-    let keys = Keys::load(&server.key_path()).unwrap();
+/// A remote reauth server: the edge app knows only its public key (fetched from the JWKS, as a
+/// separate service would), issuer, audience and cookie settings; no signing key, no store.
+async fn remote_edge_state(server: &TestServer) -> (Authenticator, AccessTokenVerifier, CookieSettings) {
+    let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let settings = Settings::default();
+    let verifier = AccessTokenVerifier::from_jwk(&jwks["keys"][0], &settings.issuer, &settings.audience).unwrap();
     let cookies = CookieSettings { secure: false, domain: None, access_cookie: true };
-    let settings = Settings { cookies: cookies.clone(), ..Settings::default() };
-    let verifier = AccessTokens::new(keys.clone(), &settings.issuer, &settings.audience, settings.access_ttl_secs);
-    (AuthService::new(Arc::new(MemoryStore::new()), keys, settings), verifier, cookies)
+    (Authenticator::new(verifier.clone(), &cookies), verifier, cookies)
 }
 
 #[tokio::test]
 async fn the_remote_mode_refreshes_through_a_real_reauth_server() {
     let server = TestServer::start_with(ACCESS_COOKIE).await;
     let session = server.signed_in("alice").await;
-    let (state, verifier, cookies) = remote_edge_state(&server);
+    let (state, verifier, cookies) = remote_edge_state(&server).await;
     let layer = SilentRefreshLayer::remote(&server.url(""), verifier, &cookies).unwrap().login_path("/login").unwrap();
     let edge = serve_edge(state, layer).await;
 
@@ -428,7 +433,7 @@ async fn a_remote_answering_200_with_a_malformed_body_or_an_error_is_transient()
     let remote = broken_remote().await;
     let cookies = [("reauth_refresh", session.refresh_token.as_str())];
     for prefix in ["bad-token", "html", "no-cookie", "down", "proxy"] {
-        let (state, verifier, settings) = remote_edge_state(&server);
+        let (state, verifier, settings) = remote_edge_state(&server).await;
         let base = format!("{remote}/{prefix}");
         let pass = SilentRefreshLayer::remote(&base, verifier.clone(), &settings)
             .unwrap()
@@ -453,7 +458,7 @@ async fn a_remote_answering_200_with_a_malformed_body_or_an_error_is_transient()
 #[tokio::test]
 async fn a_remote_that_times_out_is_transient_within_the_bound() {
     let server = TestServer::start_with(ACCESS_COOKIE).await;
-    let (state, verifier, settings) = remote_edge_state(&server);
+    let (state, verifier, settings) = remote_edge_state(&server).await;
     let remote = broken_remote().await;
     let layer = SilentRefreshLayer::remote(&format!("{remote}/slow"), verifier, &settings)
         .unwrap()
