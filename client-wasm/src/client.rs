@@ -11,11 +11,14 @@
 //!   return: a listener that calls `free()` must never drop a closure while it is running.
 //! - No `RefCell` borrow is held across an `await` or while listeners run.
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::rc::{Rc, Weak};
+use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::Future;
 
-use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -25,7 +28,7 @@ use web_sys::{EventTarget, ReadableStream, Request, RequestInit, Response, Url};
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{get_property, now, promise, set_property, sleep, spawn, to_js_string};
+use crate::js::{get_property, now, promise, set_property, sleep, spawn, to_js_string, Timeout};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};
@@ -539,7 +542,7 @@ impl Inner {
 
     fn arm_timer(self: &Rc<Self>, delay_ms: f64) {
         let weak = Rc::downgrade(self);
-        let timer = Timeout::new(delay_ms.clamp(0.0, MAX_TIMER_DELAY_MS) as u32, move || renew_soon(&weak));
+        let timer = Timeout::new(delay_ms.clamp(0.0, MAX_TIMER_DELAY_MS) as u32, Box::new(move || renew_soon(&weak)));
         let mut state = self.state.borrow_mut();
         if !state.closed {
             state.timer = Some(timer);

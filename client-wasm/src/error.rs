@@ -1,6 +1,8 @@
 //! The one error type of the client, and how it reaches JavaScript: an `Error` whose `code` never
 //! changes between releases, so applications branch on `err.code`, not on message text.
 
+use alloc::string::String;
+
 use js_sys::Error;
 use wasm_bindgen::JsValue;
 

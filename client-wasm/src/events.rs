@@ -1,5 +1,7 @@
 //! `onChange` listeners and the event objects they receive.
 
+use alloc::vec::Vec;
+
 use js_sys::{Function, Object};
 use wasm_bindgen::JsValue;
 

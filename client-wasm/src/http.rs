@@ -1,10 +1,11 @@
 //! Requests to the auth endpoints: one deadline per request, JSON in and out, statuses mapped to
 //! [`AuthError`]s. API requests made through `auth.fetch` pass through [`Transport::fetch`] too.
 
-use std::cell::Cell;
-use std::rc::Rc;
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::cell::Cell;
 
-use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -12,7 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Request, RequestCredentials, RequestInit, Response};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::set_property;
+use crate::js::{set_property, Timeout};
 use crate::protocol::{ErrorBody, TokenResponse};
 
 #[wasm_bindgen]
@@ -82,10 +83,13 @@ impl Transport {
         let timed_out = Rc::new(Cell::new(false));
         let _deadline = controller.map(|controller| {
             let timed_out = timed_out.clone();
-            Timeout::new(self.timeout_ms, move || {
-                timed_out.set(true);
-                controller.abort();
-            })
+            Timeout::new(
+                self.timeout_ms,
+                Box::new(move || {
+                    timed_out.set(true);
+                    controller.abort();
+                }),
+            )
         });
         let failed = |_| {
             if timed_out.get() {

@@ -1,7 +1,9 @@
 //! Small bindings and helpers around browser globals.
 
-use std::future::Future;
-use std::pin::Pin;
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::future::Future;
+use core::pin::Pin;
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -19,12 +21,45 @@ extern "C" {
     pub(crate) fn to_js_string(value: &JsValue) -> String;
 
     #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(callback: &js_sys::Function, delay_ms: i32);
+    fn set_timeout(callback: &js_sys::Function, delay_ms: i32) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// A `setTimeout` that is cancelled when dropped or replaced (what gloo-timers' `Timeout` does,
+/// without its dependency on std). Every timer shares one closure type, so one set of shims.
+pub(crate) struct Timeout {
+    id: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Timeout {
+    /// Calls `callback` once after `ms` milliseconds; delays beyond `setTimeout`'s signed 32-bit
+    /// range are capped (a larger one would fire at once).
+    pub(crate) fn new(ms: u32, callback: Box<dyn FnOnce()>) -> Self {
+        let mut callback = Some(callback);
+        let closure = Closure::<dyn FnMut()>::new(move || {
+            if let Some(callback) = callback.take() {
+                callback();
+            }
+        });
+        let delay = ms.min(i32::MAX as u32) as i32;
+        Self { id: set_timeout(closure.as_ref().unchecked_ref(), delay), _callback: closure }
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
 }
 
 /// Resolves after `ms` milliseconds (a `setTimeout`).
 pub(crate) async fn sleep(ms: i32) {
-    let waited = js_sys::Promise::new(&mut |resolve, _| set_timeout(&resolve, ms));
+    let waited = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, ms);
+    });
     let _ = wasm_bindgen_futures::JsFuture::from(waited).await;
 }
 

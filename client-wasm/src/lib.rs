@@ -4,6 +4,12 @@
 //! the browser keeps. The JavaScript API is [`AuthClient`]; see `README.md` for its use and
 //! `client.rs` for the invariants of the session engine.
 
+#![cfg_attr(all(target_arch = "wasm32", not(feature = "std")), no_std)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
 mod client;
 mod error;
 mod events;
@@ -14,7 +20,8 @@ mod protocol;
 mod tabs;
 mod timing;
 
-use std::rc::Rc;
+use alloc::rc::Rc;
+use alloc::string::String;
 
 use crate::js::promise;
 use js_sys::{Function, Promise};
@@ -22,6 +29,11 @@ use wasm_bindgen::prelude::*;
 
 use crate::client::Inner;
 use crate::options::Options;
+
+/// Talc instead of std's dlmalloc: a few KB less Wasm. The client is single-threaded (no `atomics`).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &'static str = r#"
@@ -224,10 +236,23 @@ impl Drop for AuthClient {
     }
 }
 
-/// Sends Rust panics to the console in debug builds; release builds carry none of this.
-fn install_panic_hook() {
+/// Without std (the shipped Wasm) a panic traps: no message formatting code is linked, which is
+/// most of what std's panic machinery weighs. Debug builds with `panic-hook` log the panic first.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     #[cfg(all(feature = "panic-hook", debug_assertions))]
+    web_sys::console::error_1(&alloc::string::ToString::to_string(info).into());
+    let _ = info;
+    core::arch::wasm32::unreachable()
+}
+
+/// Sends Rust panics to the console in debug builds with std; release builds carry none of this.
+fn install_panic_hook() {
+    #[cfg(all(feature = "panic-hook", feature = "std", debug_assertions))]
     {
+        use alloc::boxed::Box;
+        use alloc::string::ToString;
         static INSTALL: std::sync::Once = std::sync::Once::new();
         INSTALL.call_once(|| {
             std::panic::set_hook(Box::new(|info| web_sys::console::error_1(&info.to_string().into())));

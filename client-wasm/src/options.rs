@@ -1,5 +1,8 @@
 //! The constructor's options, read from a plain JS object and checked once.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+
 use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Url;

@@ -4,6 +4,8 @@
 //! are written by hand: serde's generated code cost more Wasm than the session engine itself
 //! (see docs/BENCHMARKS.md).
 
+use alloc::string::String;
+
 use js_sys::Object;
 use wasm_bindgen::JsValue;
 

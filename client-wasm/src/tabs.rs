@@ -9,11 +9,12 @@
 //! Where either API is missing the client still works alone; the server's reuse interval then
 //! absorbs concurrent refreshes from several tabs.
 
-use std::cell::RefCell;
-use std::future::Future;
-use std::rc::Rc;
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::cell::RefCell;
+use core::future::Future;
 
-use gloo_timers::callback::Timeout;
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -21,7 +22,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, BroadcastChannel, MessageEvent};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::{get_property, promise, set_property};
+use crate::js::{get_property, promise, set_property, Timeout};
 use crate::protocol::TokenResponse;
 
 #[wasm_bindgen]
@@ -90,7 +91,7 @@ where
         let abort = AbortController::new().ok();
         let _give_up = abort.map(|controller| {
             set_property(&waiting, "signal", &controller.signal());
-            Timeout::new(wait_ms, move || controller.abort())
+            Timeout::new(wait_ms, Box::new(move || controller.abort()))
         });
         let _ = request(&waiting, true).await;
     }
