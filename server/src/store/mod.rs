@@ -20,7 +20,7 @@ mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql_rows;
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod time_limit;

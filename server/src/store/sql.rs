@@ -1,0 +1,337 @@
+//! What the SQL backends (SQLite, PostgreSQL) share. Their tables have the same columns and their
+//! statements differ in a few words, so one `TokenStore` implementation, `impl_token_store!`,
+//! serves both; each backend keeps its own connection set-up and migrations.
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::{AuditEvent, AuditKind, Family, RevokeReason, StoreError, User};
+
+pub(super) const FAMILY_COLUMNS: &str = "id, user_id, generation, created_at, expires_at, token_expires_at, \
+     rotated_at, last_used_at, user_agent, client_ip, revoke_reason";
+
+/// Where a backend's SQL departs from the statements in `impl_token_store!`, which are written
+/// for PostgreSQL.
+pub(super) struct Dialect {
+    /// What `TokenStore::backend` reports.
+    pub(super) backend: &'static str,
+    /// What the `$` of a numbered parameter `$N` becomes (SQLite's own numbered form is `?N`).
+    pub(super) parameter_prefix: &'static str,
+    /// The smaller of two values (PostgreSQL's `MIN` is an aggregate only).
+    pub(super) least: &'static str,
+    /// Which families `TokenStore::purge_expired` deletes, the time being `$1`.
+    pub(super) purge_families: &'static str,
+}
+
+impl Dialect {
+    pub(super) fn rewrite(&self, statement: &str) -> String {
+        // No statement here has a `$` other than its parameters'.
+        statement.replace('$', self.parameter_prefix)
+    }
+}
+
+/// A statement in the expanding backend's `DIALECT`, rewritten on first use only. Every expansion
+/// of `impl_token_store!` has statics of its own, so each backend keeps its own text.
+macro_rules! statement {
+    ($text:expr) => {{
+        static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| DIALECT.rewrite(&$text));
+        TEXT.as_str()
+    }};
+}
+pub(super) use statement;
+
+/// Implements `TokenStore` for `$store`, a struct whose `pool` is a sqlx pool, in `$dialect`.
+///
+/// Rotation stays one conditional `UPDATE … RETURNING`, atomic in the database. A macro rather than
+/// an impl generic over sqlx's `Database`: that would need a bound per bound type and a trait for
+/// `rows_affected`, which sqlx 0.8 has only as inherent methods.
+macro_rules! impl_token_store {
+    ($store:ident, $dialect:expr) => {
+        // A block of its own, so that backends need not import what only this code uses.
+        const _: () = {
+            use async_trait::async_trait;
+            use $crate::store::sql::{event_from_row, family_from_row, statement, store_error, user_from_row, FAMILY_COLUMNS};
+            use $crate::store::{AuditEvent, Family, NewFamily, RevokeReason, StoreResult, TokenStore, UnixTime, User};
+
+            const DIALECT: $crate::store::sql::Dialect = $dialect;
+
+            #[async_trait]
+            impl TokenStore for $store {
+                fn backend(&self) -> &'static str {
+                    DIALECT.backend
+                }
+
+                async fn create_user(&self, user: &User) -> StoreResult<()> {
+                    sqlx::query(statement!("INSERT INTO users (id, username, password_hash, active, created_at) VALUES ($1, $2, $3, $4, $5)"))
+                        .bind(&user.id)
+                        .bind(&user.username)
+                        .bind(&user.password_hash)
+                        .bind(user.active)
+                        .bind(user.created_at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(())
+                }
+
+                async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+                    let row = sqlx::query(statement!("SELECT * FROM users WHERE username = $1"))
+                        .bind(username)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    row.as_ref().map(user_from_row).transpose().map_err(store_error)
+                }
+
+                async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
+                    let row = sqlx::query(statement!("SELECT * FROM users WHERE id = $1"))
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    row.as_ref().map(user_from_row).transpose().map_err(store_error)
+                }
+
+                async fn set_user_active(&self, user_id: &str, active: bool) -> StoreResult<bool> {
+                    let result = sqlx::query(statement!("UPDATE users SET active = $1 WHERE id = $2"))
+                        .bind(active)
+                        .bind(user_id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+                    // Families go with the user through ON DELETE CASCADE.
+                    let result = sqlx::query(statement!("DELETE FROM users WHERE id = $1"))
+                        .bind(user_id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
+                    sqlx::query(statement!(
+                        "INSERT INTO families (id, user_id, generation, created_at, expires_at, token_expires_at, \
+                         rotated_at, last_used_at, user_agent, client_ip) VALUES ($1, $2, 0, $3, $4, $5, $3, $3, $6, $7)"
+                    ))
+                    .bind(&family.id)
+                    .bind(&family.user_id)
+                    .bind(family.created_at)
+                    .bind(family.expires_at)
+                    .bind(family.token_expires_at.min(family.expires_at))
+                    .bind(&family.user_agent)
+                    .bind(&family.client_ip)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(())
+                }
+
+                async fn family(&self, family_id: &str) -> StoreResult<Option<Family>> {
+                    let row = sqlx::query(statement!(format!("SELECT {FAMILY_COLUMNS} FROM families WHERE id = $1")))
+                        .bind(family_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    row.as_ref().map(family_from_row).transpose().map_err(store_error)
+                }
+
+                async fn advance_family(
+                    &self,
+                    family_id: &str,
+                    expected_generation: u64,
+                    now: UnixTime,
+                    token_expires_at: UnixTime,
+                ) -> StoreResult<Option<Family>> {
+                    let row = sqlx::query(statement!(format!(
+                        "UPDATE families SET generation = generation + 1, rotated_at = $1, last_used_at = $1, \
+                         token_expires_at = {least}($2, expires_at) \
+                         WHERE id = $3 AND generation = $4 AND revoke_reason IS NULL \
+                         AND token_expires_at > $1 AND expires_at > $1 \
+                         RETURNING {FAMILY_COLUMNS}",
+                        least = DIALECT.least
+                    )))
+                    .bind(now)
+                    .bind(token_expires_at)
+                    .bind(family_id)
+                    .bind(expected_generation as i64)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    row.as_ref().map(family_from_row).transpose().map_err(store_error)
+                }
+
+                async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
+                    let result =
+                        sqlx::query(statement!("UPDATE families SET revoke_reason = $1 WHERE id = $2 AND revoke_reason IS NULL"))
+                            .bind(reason.as_str())
+                            .bind(family_id)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(store_error)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
+                    let result =
+                        sqlx::query(statement!("UPDATE families SET revoke_reason = $1 WHERE user_id = $2 AND revoke_reason IS NULL"))
+                            .bind(reason.as_str())
+                            .bind(user_id)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(store_error)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
+                    let rows = sqlx::query(statement!(format!(
+                        "SELECT {FAMILY_COLUMNS} FROM families WHERE user_id = $1 AND revoke_reason IS NULL \
+                         AND token_expires_at > $2 AND expires_at > $2 ORDER BY last_used_at DESC, id"
+                    )))
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    rows.iter().map(family_from_row).collect::<Result<_, _>>().map_err(store_error)
+                }
+
+                async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
+                    sqlx::query(statement!(
+                        "INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    ))
+                    .bind(&event.user_id)
+                    .bind(&event.session_id)
+                    .bind(event.kind.as_str())
+                    .bind(event.at)
+                    .bind(&event.client_ip)
+                    .bind(&event.user_agent)
+                    .bind(&event.detail)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(())
+                }
+
+                async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+                    let rows = sqlx::query(statement!("SELECT * FROM audit_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2"))
+                        .bind(user_id)
+                        .bind(limit as i64)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map(event_from_row).collect::<Result<_, _>>().map_err(store_error)
+                }
+
+                async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
+                    let families = sqlx::query(statement!(format!("DELETE FROM families WHERE {}", DIALECT.purge_families)))
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    let events = sqlx::query(statement!("DELETE FROM audit_events WHERE at < $1"))
+                        .bind(events_before)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(families.rows_affected() + events.rows_affected())
+                }
+            }
+        };
+    };
+}
+pub(super) use impl_token_store;
+
+pub(super) fn store_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::unavailable(error),
+    }
+}
+
+/// What a row type must decode for the mappings below.
+pub(super) trait RecordRow: Row
+where
+    for<'r> &'r str: ColumnIndex<Self>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn integer(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+}
+
+impl<R> RecordRow for R
+where
+    R: Row,
+    for<'r> &'r str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn integer(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+        self.try_get(column)
+    }
+}
+
+pub(super) fn user_from_row<R: RecordRow>(row: &R) -> Result<User, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(User {
+        id: row.text("id")?,
+        username: row.text("username")?,
+        password_hash: row.text("password_hash")?,
+        active: row.flag("active")?,
+        created_at: row.integer("created_at")?,
+    })
+}
+
+pub(super) fn family_from_row<R: RecordRow>(row: &R) -> Result<Family, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(Family {
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
+        generation: row.integer("generation")? as u64,
+        created_at: row.integer("created_at")?,
+        expires_at: row.integer("expires_at")?,
+        token_expires_at: row.integer("token_expires_at")?,
+        rotated_at: row.integer("rotated_at")?,
+        last_used_at: row.integer("last_used_at")?,
+        user_agent: row.optional_text("user_agent")?,
+        client_ip: row.optional_text("client_ip")?,
+        revoked: row.optional_text("revoke_reason")?.as_deref().map(RevokeReason::parse),
+    })
+}
+
+pub(super) fn event_from_row<R: RecordRow>(row: &R) -> Result<AuditEvent, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let kind = row.text("kind")?;
+    Ok(AuditEvent {
+        kind: AuditKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown audit kind {kind:?}").into()))?,
+        user_id: row.optional_text("user_id")?,
+        session_id: row.optional_text("session_id")?,
+        at: row.integer("at")?,
+        client_ip: row.optional_text("client_ip")?,
+        user_agent: row.optional_text("user_agent")?,
+        detail: row.optional_text("detail")?,
+    })
+}
