@@ -55,6 +55,7 @@ pub enum StartError {
 /// Opens the store named by a `REAUTH_STORE` URL. Also returns the SQLite file's path, next to which
 /// the signing key is kept by default.
 pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBuf>), StartError> {
+    #[cfg_attr(not(any(feature = "sqlite", feature = "redis", feature = "postgres")), allow(unused_variables))]
     let store_error = |source| StartError::Store { url: url.to_owned(), source };
     if url == "memory://" || url == "memory:" {
         return Ok((Arc::new(MemoryStore::new()), None));
