@@ -23,12 +23,12 @@ use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{EventTarget, ReadableStream, Request, RequestInit, Response, Url};
+use web_sys::{EventTarget, Headers, ReadableStream, Request, Response};
 
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{get_property, now, promise, set_property, sleep, spawn, to_js_string, Timeout};
+use crate::js::{get_property, get_string, new_request, now, promise, set_property, sleep, spawn, JsUrl, Timeout};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};
@@ -89,7 +89,7 @@ struct Flight {
 struct PageHook {
     target: EventTarget,
     event: &'static str,
-    callback: Closure<dyn FnMut(web_sys::Event)>,
+    callback: Closure<dyn FnMut(JsValue)>,
 }
 
 /// What a caller finds when it needs a token.
@@ -170,10 +170,10 @@ impl Inner {
         }
     }
 
-    pub(crate) async fn login(self: &Rc<Self>, username: &str, password: &str) -> Result<User, AuthError> {
+    pub(crate) async fn login(self: &Rc<Self>, username: &JsValue, password: &JsValue) -> Result<User, AuthError> {
         let body = Object::new();
-        set_property(&body, "username", &username.into());
-        set_property(&body, "password", &password.into());
+        set_property(&body, "username", username);
+        set_property(&body, "password", password);
         let this = self.clone();
         // Under the refresh lock: another tab's refresh answering after our login would overwrite
         // the new cookie with a rotated one from the old session.
@@ -256,7 +256,7 @@ impl Inner {
     /// a 401. Errors from building the request pass through unchanged, as fetch's own would.
     pub(crate) async fn fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
         let request = self.build_request(&input, &init)?;
-        let url = request.url();
+        let url = get_string(&request, "url").unwrap_or_default();
         if !self.is_own_origin(&url) {
             return JsFuture::from(self.transport.fetch(&request)).await;
         }
@@ -276,7 +276,7 @@ impl Inner {
 
         let first = self.send_with_token(&request, &token).await?;
         let Some(spare) = spare else { return Ok(first.into()) };
-        if first.status() != 401 {
+        if get_property(&first, "status").as_f64() != Some(401.0) {
             return Ok(first.into());
         }
         let retry_token = match self.current_token() {
@@ -423,7 +423,17 @@ impl Inner {
         Fut: Future<Output = Result<T, AuthError>> + 'static,
     {
         let name = self.options.coordination_name();
-        tabs::with_lock(self.locks.as_ref(), &name, self.options.lock_timeout_ms, work).await
+        let output: Rc<RefCell<Option<Result<T, AuthError>>>> = Rc::default();
+        let slot = output.clone();
+        let work: tabs::LockedWork = Box::new(move |contended| {
+            Box::pin(async move {
+                let result = work(contended).await;
+                *slot.borrow_mut() = Some(result);
+            })
+        });
+        tabs::with_lock(self.locks.as_ref(), &name, self.options.lock_timeout_ms, work).await;
+        let result = output.borrow_mut().take();
+        result.unwrap_or_else(|| Err(AuthError::new(ErrorCode::Network, "the cross-tab lock failed")))
     }
 
     // ----- session state changes -----
@@ -566,19 +576,19 @@ impl Inner {
     }
 
     fn hook_page_lifecycle(self: &Rc<Self>) {
-        let Some(window) = web_sys::window() else { return };
-        let document = window.document();
+        // Pages only: a worker's global scope has no document and no page lifecycle.
+        let window: JsValue = js_sys::global().into();
+        let document = get_property(&window, "document");
+        if document.is_undefined() || document.is_null() {
+            return;
+        }
         let mut hooks = self.page_hooks.borrow_mut();
-        let window: EventTarget = window.into();
-        for (target, event) in [(Some(window.clone()), "pageshow"), (Some(window), "online")]
-            .into_iter()
-            .chain([(document.clone().map(Into::into), "visibilitychange")])
-        {
-            let Some(target) = target else { continue };
+        for (target, event) in [(&window, "pageshow"), (&window, "online"), (&document, "visibilitychange")] {
+            let target: EventTarget = target.clone().unchecked_into();
             let weak = Rc::downgrade(self);
             let document = document.clone();
-            let callback = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-                if document.as_ref().is_some_and(|document| document.hidden()) {
+            let callback = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                if get_property(&document, "hidden").as_bool() == Some(true) {
                     return;
                 }
                 if let Some(inner) = weak.upgrade() {
@@ -616,15 +626,13 @@ impl Inner {
     }
 
     fn build_request(&self, input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
-        let init: RequestInit =
-            if init.is_undefined() || init.is_null() { RequestInit::new() } else { init.clone().unchecked_into() };
-        if let Some(request) = input.dyn_ref::<Request>() {
-            return Request::new_with_request_and_init(request, &init);
+        let init = if init.is_undefined() || init.is_null() { Object::new().into() } else { init.clone() };
+        if input.is_instance_of::<Request>() {
+            return new_request(input, &init);
         }
         // Strings and URL objects; relative paths are relative to baseUrl, not to the page.
-        let text = input.as_string().unwrap_or_else(|| to_js_string(input));
-        let url = Url::new_with_base(&text, &self.options.base_url)?;
-        Request::new_with_str_and_init(&url.href(), &init)
+        let url = JsUrl::new(input, &self.options.base_url.as_str().into())?;
+        new_request(&url, &init)
     }
 
     fn is_own_origin(&self, url: &str) -> bool {
@@ -632,7 +640,7 @@ impl Inner {
     }
 
     async fn send_with_token(&self, request: &Request, token: &str) -> Result<Response, JsValue> {
-        request.headers().set("authorization", &bearer_value(token))?;
+        get_property(request, "headers").unchecked_into::<Headers>().set("authorization", &bearer_value(token))?;
         JsFuture::from(self.transport.fetch(request)).await?.dyn_into()
     }
 }

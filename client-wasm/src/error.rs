@@ -79,7 +79,7 @@ impl AuthError {
     /// `retryAfter`, `reason` when known.
     pub(crate) fn into_js(self) -> JsValue {
         let error = Error::new(&self.message);
-        error.set_name("ReauthError");
+        set_property(&error, "name", &"ReauthError".into());
         set_property(&error, "code", &self.code.as_str().into());
         if let Some(status) = self.status {
             set_property(&error, "status", &status.into());

@@ -10,10 +10,10 @@ use js_sys::{Function, Object, Promise, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Request, RequestCredentials, RequestInit, Response};
+use web_sys::{AbortController, Headers, Request, Response};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::{set_property, Timeout};
+use crate::js::{get_property, new_request, set_property, Timeout};
 use crate::protocol::{ErrorBody, TokenResponse};
 
 #[wasm_bindgen]
@@ -64,22 +64,25 @@ impl Transport {
         bearer: Option<&str>,
         with_cookie: bool,
     ) -> Result<Answer, AuthError> {
-        let init = RequestInit::new();
-        init.set_method("POST");
+        // A plain object as RequestInit: one `Reflect.set` import instead of one per setter.
+        let init = Object::new();
+        set_property(&init, "method", &"POST".into());
         let headers = Object::new();
         if let Some(body) = json_body {
             let text = JSON::stringify(body).map_err(|_| invalid_response("body is not JSON"))?;
-            init.set_body(&text);
+            set_property(&init, "body", &text);
             set_property(&headers, "content-type", &"application/json".into());
         }
         if let Some(token) = bearer {
             set_property(&headers, "authorization", &bearer_value(token).into());
         }
-        init.set_headers(&headers);
-        init.set_credentials(if with_cookie { RequestCredentials::Include } else { RequestCredentials::Omit });
+        set_property(&init, "headers", &headers);
+        set_property(&init, "credentials", &(if with_cookie { "include" } else { "omit" }).into());
 
         let controller = AbortController::new().ok();
-        init.set_signal(controller.as_ref().map(|controller| controller.signal()).as_ref());
+        if let Some(controller) = &controller {
+            set_property(&init, "signal", &get_property(controller, "signal"));
+        }
         let timed_out = Rc::new(Cell::new(false));
         let _deadline = controller.map(|controller| {
             let timed_out = timed_out.clone();
@@ -99,17 +102,17 @@ impl Transport {
             }
         };
 
-        let request = Request::new_with_str_and_init(url, &init).map_err(failed)?;
+        let request = new_request(&url.into(), &init).map_err(failed)?;
         let response: Response = JsFuture::from(self.fetch(&request))
             .await
             .map_err(failed)?
             .dyn_into()
             .map_err(|_| invalid_response("fetch did not resolve to a Response"))?;
-        let status = response.status();
+        let status = get_property(&response, "status").as_f64().unwrap_or(0.0) as u16;
         // Retry-After is readable cross-origin only if the server lists it in
         // Access-Control-Expose-Headers; without it backoff alone decides.
-        let retry_after = response
-            .headers()
+        let retry_after = get_property(&response, "headers")
+            .unchecked_into::<Headers>()
             .get("retry-after")
             .ok()
             .flatten()

@@ -16,9 +16,21 @@ extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
 
-    /// `String(value)`: how fetch itself turns a URL object into text.
-    #[wasm_bindgen(js_name = String)]
-    pub(crate) fn to_js_string(value: &JsValue) -> String;
+    /// A `URL`, read through [`get_property`]: one import instead of one per getter.
+    #[wasm_bindgen(js_name = URL)]
+    pub(crate) type JsUrl;
+
+    /// `new URL(input, base)`: `input` may be a string or a URL object (the constructor turns it
+    /// into text as fetch does); `base` may be `undefined`.
+    #[wasm_bindgen(constructor, catch, js_class = "URL")]
+    pub(crate) fn new(input: &JsValue, base: &JsValue) -> Result<JsUrl, JsValue>;
+
+    #[wasm_bindgen(js_name = Request)]
+    type JsRequest;
+
+    /// `new Request(input, init)`, the one Request constructor binding for every use.
+    #[wasm_bindgen(constructor, catch, js_class = "Request")]
+    fn new(input: &JsValue, init: &JsValue) -> Result<JsRequest, JsValue>;
 
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(callback: &js_sys::Function, delay_ms: i32) -> JsValue;
@@ -53,6 +65,16 @@ impl Drop for Timeout {
     fn drop(&mut self) {
         clear_timeout(&self.id);
     }
+}
+
+/// `new Request(input, init)`; throws (as fetch would) for a bad input or init.
+pub(crate) fn new_request(input: &JsValue, init: &JsValue) -> Result<web_sys::Request, JsValue> {
+    JsRequest::new(input, init).map(JsCast::unchecked_into)
+}
+
+/// Reads a string property, `None` when it is absent or not a string.
+pub(crate) fn get_string(target: &JsValue, key: &str) -> Option<String> {
+    get_property(target, key).as_string()
 }
 
 /// Resolves after `ms` milliseconds (a `setTimeout`).

@@ -21,7 +21,6 @@ mod tabs;
 mod timing;
 
 use alloc::rc::Rc;
-use alloc::string::String;
 
 use crate::js::promise;
 use js_sys::{Function, Promise};
@@ -151,7 +150,13 @@ impl AuthClient {
 
     /// Signs in with a username and password; resolves to the user.
     #[wasm_bindgen(unchecked_return_type = "Promise<User>")]
-    pub fn login(&self, username: String, password: String) -> Promise {
+    pub fn login(
+        &self,
+        // JS strings go straight into the request body: copying them into Wasm memory and back
+        // would cost code and time for nothing.
+        #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
         promise(async move { Ok(inner.login(&username, &password).await?.to_js()) })
     }

@@ -5,10 +5,9 @@ use alloc::string::String;
 
 use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::Url;
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::get_property;
+use crate::js::{get_property, get_string, JsUrl};
 
 const DEFAULT_REFRESH_MARGIN_SECONDS: f64 = 60.0;
 const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
@@ -33,11 +32,13 @@ impl Options {
         let base = get_property(options, "baseUrl")
             .as_string()
             .ok_or_else(|| invalid("baseUrl is required: the URL of the reauth server"))?;
-        let url = Url::new(&base).map_err(|_| invalid("baseUrl must be an absolute URL"))?;
-        if url.protocol() != "https:" && url.protocol() != "http:" {
+        let url = JsUrl::new(&base.into(), &JsValue::UNDEFINED)
+            .map_err(|_| invalid("baseUrl must be an absolute URL"))?;
+        let protocol = get_string(&url, "protocol");
+        if !matches!(protocol.as_deref(), Some("https:" | "http:")) {
             return Err(invalid("baseUrl must be an http(s) URL"));
         }
-        let base_url = url.href().trim_end_matches('/').to_owned();
+        let base_url = get_string(&url, "href").unwrap_or_default().trim_end_matches('/').to_owned();
 
         let refresh_margin_seconds = number(options, "refreshMarginSeconds")?.unwrap_or(DEFAULT_REFRESH_MARGIN_SECONDS);
         let request_timeout_ms = number(options, "requestTimeoutMs")?.map_or(DEFAULT_REQUEST_TIMEOUT_MS, milliseconds);
@@ -53,7 +54,7 @@ impl Options {
         };
 
         Ok(Self {
-            base_origin: url.origin(),
+            base_origin: get_string(&url, "origin").unwrap_or_default(),
             base_url,
             refresh_margin_seconds,
             request_timeout_ms,

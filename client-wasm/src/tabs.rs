@@ -14,14 +14,14 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use core::cell::RefCell;
 use core::future::Future;
+use core::pin::Pin;
 
-use js_sys::{Function, Object, Promise};
+use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, BroadcastChannel, MessageEvent};
+use web_sys::{AbortController, BroadcastChannel};
 
-use crate::error::{AuthError, ErrorCode};
 use crate::js::{get_property, promise, set_property, Timeout};
 use crate::protocol::TokenResponse;
 
@@ -40,39 +40,31 @@ pub(crate) fn lock_manager() -> Option<LockManager> {
     (!locks.is_undefined() && !locks.is_null()).then(|| locks.unchecked_into())
 }
 
-/// Runs `work` while holding the exclusive lock `name`, and returns its result. `work` learns
-/// whether another holder had the lock first (then that holder's outcome may be on its way).
+/// The work [`with_lock`] runs: told whether another holder had the lock first, it delivers its
+/// own result (through what it captured). One boxed type, so `with_lock` is compiled once.
+pub(crate) type LockedWork = Box<dyn FnOnce(bool) -> Pin<Box<dyn Future<Output = ()>>>>;
+
+/// Runs `work` while holding the exclusive lock `name`, and returns once it has finished. `work`
+/// learns whether another holder had the lock first (then that holder's outcome may be on its way).
 ///
 /// Waits at most `wait_ms` for the lock. A tab that closed or crashed has its locks released by
 /// the browser; a lock still held after that long belongs to a tab that hung, so it is stolen.
 /// Without a lock manager, or if the Locks API fails, `work` runs unguarded.
-pub(crate) async fn with_lock<T, F, Fut>(
-    locks: Option<&LockManager>,
-    name: &str,
-    wait_ms: u32,
-    work: F,
-) -> Result<T, AuthError>
-where
-    T: 'static,
-    F: FnOnce(bool) -> Fut + 'static,
-    Fut: Future<Output = Result<T, AuthError>> + 'static,
-{
+pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: u32, work: LockedWork) {
     let Some(locks) = locks else { return work(false).await };
     let work = Rc::new(RefCell::new(Some(work)));
-    let output: Rc<RefCell<Option<Result<T, AuthError>>>> = Rc::new(RefCell::new(None));
     // Once granted, the work runs as its own promise: the lock request may settle early (when the
     // lock is stolen from us) while the work is still going, and we must wait for the work.
     let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
 
     let request = |options: &Object, contended: bool| {
-        let (work, output, running) = (work.clone(), output.clone(), running.clone());
+        let (work, running) = (work.clone(), running.clone());
         let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
             // `null` answers an `ifAvailable` request for a lock someone else holds.
             let work = if lock.is_null() { None } else { work.borrow_mut().take() };
             let Some(work) = work else { return Promise::resolve(&JsValue::UNDEFINED) };
             let promise = promise(async move {
-                let result = work(contended).await;
-                *output.borrow_mut() = Some(result);
+                work(contended).await;
                 Ok(JsValue::UNDEFINED)
             });
             *running.borrow_mut() = Some(promise.clone());
@@ -90,7 +82,7 @@ where
         let waiting = Object::new();
         let abort = AbortController::new().ok();
         let _give_up = abort.map(|controller| {
-            set_property(&waiting, "signal", &controller.signal());
+            set_property(&waiting, "signal", &get_property(&controller, "signal"));
             Timeout::new(wait_ms, Box::new(move || controller.abort()))
         });
         let _ = request(&waiting, true).await;
@@ -102,15 +94,13 @@ where
     }
     let granted = running.borrow_mut().take();
     if let Some(promise) = granted {
+        // The work's promise resolves only once the work has finished (it never rejects).
         let _ = JsFuture::from(promise).await;
-        if let Some(result) = output.borrow_mut().take() {
-            return result;
-        }
+        return;
     }
     let unguarded = work.borrow_mut().take();
-    match unguarded {
-        Some(work) => work(false).await,
-        None => Err(AuthError::new(ErrorCode::Network, "the cross-tab lock failed")),
+    if let Some(work) = unguarded {
+        work(false).await;
     }
 }
 
@@ -158,20 +148,21 @@ impl TabMessage {
 /// An open BroadcastChannel with its message handler; closing happens on drop.
 pub(crate) struct TabChannel {
     channel: BroadcastChannel,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_message: Closure<dyn FnMut(JsValue)>,
 }
 
 impl TabChannel {
     /// Opens the channel, or `None` where BroadcastChannel does not exist.
     pub(crate) fn open(name: &str, mut on_message: impl FnMut(TabMessage) + 'static) -> Option<Self> {
         let channel = BroadcastChannel::new(name).ok()?;
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        // The same closure type as the page-lifecycle listeners: one set of shims for both.
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             // Anything else posted on this channel name is not ours to act on.
-            if let Some(message) = TabMessage::from_js(&event.data()) {
+            if let Some(message) = TabMessage::from_js(&get_property(&event, "data")) {
                 on_message(message);
             }
         });
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref::<Function>()));
+        set_property(&channel, "onmessage", on_message.as_ref());
         Some(Self { channel, _on_message: on_message })
     }
 
@@ -183,7 +174,7 @@ impl TabChannel {
 
 impl Drop for TabChannel {
     fn drop(&mut self) {
-        self.channel.set_onmessage(None);
+        set_property(&self.channel, "onmessage", &JsValue::NULL);
         self.channel.close();
     }
 }

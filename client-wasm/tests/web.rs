@@ -204,7 +204,7 @@ async fn json(response: &JsValue) -> JsValue {
 async fn signed_in(base: &str, extra: &[(&str, JsValue)]) -> (AuthClient, String) {
     let (username, password) = register().await;
     let auth = client(base, extra);
-    settle(auth.login(username.clone(), password)).await.expect("login");
+    settle(auth.login(username.clone().into(), password.into())).await.expect("login");
     (auth, username)
 }
 
@@ -265,7 +265,7 @@ async fn login_resolves_to_the_user_and_fetch_carries_the_token() {
     let events = record_events(&auth);
     assert!(!auth.is_authenticated());
 
-    let user = settle(auth.login(username.clone(), password)).await.expect("login");
+    let user = settle(auth.login(username.clone().into(), password.into())).await.expect("login");
     assert_eq!(text(&user, "username"), username);
     assert!(!text(&user, "id").is_empty());
     assert!(auth.is_authenticated());
@@ -283,7 +283,7 @@ async fn login_resolves_to_the_user_and_fetch_carries_the_token() {
 async fn wrong_password_rejects_with_invalid_credentials() {
     let (username, _) = register().await;
     let auth = client(SERVER, &[solo()]);
-    let error = settle(auth.login(username, "not the password".into())).await.expect_err("refused");
+    let error = settle(auth.login(username.into(), "not the password".into())).await.expect_err("refused");
     assert_eq!(error_code(&error), "invalid_credentials");
     assert_eq!(field(&error, "status").as_f64(), Some(401.0));
     assert!(!auth.is_authenticated());
@@ -297,7 +297,7 @@ async fn repeated_failed_logins_reject_with_rate_limited_and_retry_after() {
     let mut last = JsValue::UNDEFINED;
     // The server under test allows 5 failures per username (REAUTH_LOGIN_MAX_FAILURES default).
     for _ in 0..6 {
-        last = settle(auth.login(username.clone(), "wrong password".into())).await.expect_err("refused");
+        last = settle(auth.login(username.clone().into(), "wrong password".into())).await.expect_err("refused");
         codes.push(error_code(&last));
     }
     assert_eq!(codes[..5], ["invalid_credentials"; 5]);
@@ -609,7 +609,7 @@ async fn a_refresh_answer_arriving_after_a_new_login_is_discarded() {
     let release = hold_next_answer(&spy, "/auth/refresh");
     let restoring = auth.restore();
     sleep(300).await;
-    settle(auth.login(username.clone(), password)).await.expect("login");
+    settle(auth.login(username.clone().into(), password.into())).await.expect("login");
     release.call0(&JsValue::UNDEFINED).expect("release");
     settle(restoring).await.expect("restore settles");
 
