@@ -28,7 +28,7 @@ use web_sys::{EventTarget, Headers, ReadableStream, Request, Response};
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{get_property, get_string, new_request, now, promise, set_property, sleep, spawn, JsUrl, Timeout};
+use crate::js::{CellExt, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, JsUrl, Timeout};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};
@@ -119,7 +119,7 @@ impl Inner {
                     spawn(async move { inner.on_tab_message(message) });
                 }
             });
-            *inner.channel.borrow_mut() = channel;
+            *inner.channel.write() = channel;
         }
         inner.hook_page_lifecycle();
         inner
@@ -128,31 +128,31 @@ impl Inner {
     // ----- what AuthClient exposes -----
 
     pub(crate) fn user(&self) -> Option<User> {
-        self.state.borrow().session.as_ref().map(|session| session.user.clone())
+        self.state.read().session.as_ref().map(|session| session.user.clone())
     }
 
     pub(crate) fn expires_at(&self) -> Option<f64> {
-        self.state.borrow().session.as_ref().map(|session| session.expiry.expires_at_wall_ms())
+        self.state.read().session.as_ref().map(|session| session.expiry.expires_at_wall_ms())
     }
 
     pub(crate) fn refresh_at(&self) -> Option<f64> {
-        self.state.borrow().session.as_ref().map(|session| session.expiry.renew_at_wall_ms())
+        self.state.read().session.as_ref().map(|session| session.expiry.renew_at_wall_ms())
     }
 
     /// Marks the access token as expired; the session stays, and the next caller that needs a
     /// token starts the (shared) refresh.
     pub(crate) fn invalidate_access_token(&self) {
-        if let Some(session) = self.state.borrow_mut().session.as_mut() {
+        if let Some(session) = self.state.write().session.as_mut() {
             session.expiry = Expiry::expired_now(now());
         }
     }
 
     pub(crate) fn subscribe(&self, listener: Function) -> u32 {
-        self.listeners.borrow_mut().add(listener)
+        self.listeners.write().add(listener)
     }
 
     pub(crate) fn unsubscribe(&self, id: u32) {
-        self.listeners.borrow_mut().remove(id);
+        self.listeners.write().remove(id);
     }
 
     /// Silent sign-in from the refresh cookie. `Ok(None)` when there is no live session.
@@ -187,7 +187,7 @@ impl Inner {
                 }
             })
             .await?;
-        if self.state.borrow().closed {
+        if self.state.read().closed {
             return Err(AuthError::unauthenticated());
         }
         self.begin_new_epoch();
@@ -227,7 +227,7 @@ impl Inner {
         let had_session = !matches!(state_before, TokenState::None);
         match state_before {
             // Not signed in, unless a restore is under way: then its outcome decides.
-            TokenState::None if self.state.borrow().flight.is_none() => return Err(AuthError::unauthenticated()),
+            TokenState::None if self.state.read().flight.is_none() => return Err(AuthError::unauthenticated()),
             TokenState::None => {}
             TokenState::Fresh { token, generation } => return Ok((token, generation)),
             // A refresh failed moments ago and the token still works: use it, do not hammer.
@@ -298,16 +298,16 @@ impl Inner {
     /// Stops everything: timers, page listeners, the tab channel, listeners, and the session.
     pub(crate) fn shutdown(&self) {
         {
-            let mut state = self.state.borrow_mut();
+            let mut state = self.state.write();
             state.closed = true;
             state.epoch = state.epoch.wrapping_add(1);
             state.session = None;
             state.flight = None;
             state.timer = None;
         }
-        self.listeners.borrow_mut().clear();
-        drop(self.channel.borrow_mut().take());
-        for hook in self.page_hooks.borrow_mut().drain(..) {
+        self.listeners.write().clear();
+        drop(self.channel.write().take());
+        for hook in self.page_hooks.write().drain(..) {
             let _ = hook.target.remove_event_listener_with_callback(hook.event, hook.callback.as_ref().unchecked_ref());
         }
     }
@@ -319,13 +319,13 @@ impl Inner {
         let flight = self.join_or_start_flight();
         async move {
             let _ = JsFuture::from(flight.done.clone()).await;
-            let outcome = flight.outcome.borrow().clone();
+            let outcome = flight.outcome.read().clone();
             outcome.unwrap_or_else(|| Err(AuthError::unauthenticated()))
         }
     }
 
     fn join_or_start_flight(self: &Rc<Self>) -> Rc<Flight> {
-        if let Some(flight) = &self.state.borrow().flight {
+        if let Some(flight) = &self.state.read().flight {
             return flight.clone();
         }
         let outcome = Rc::new(RefCell::new(None));
@@ -333,21 +333,21 @@ impl Inner {
         let slot = outcome.clone();
         let done = promise(async move {
             let result = this.run_refresh().await;
-            *slot.borrow_mut() = Some(result);
-            let mut state = this.state.borrow_mut();
+            *slot.write() = Some(result);
+            let mut state = this.state.write();
             if state.flight.as_ref().is_some_and(|flight| Rc::ptr_eq(&flight.outcome, &slot)) {
                 state.flight = None;
             }
             Ok(JsValue::UNDEFINED)
         });
         let flight = Rc::new(Flight { done, outcome });
-        self.state.borrow_mut().flight = Some(flight.clone());
+        self.state.write().flight = Some(flight.clone());
         flight
     }
 
     async fn run_refresh(self: &Rc<Self>) -> Result<(), AuthError> {
         let (epoch, generation) = {
-            let state = self.state.borrow();
+            let state = self.state.read();
             (state.epoch, state.token_generation)
         };
         let this = self.clone();
@@ -377,7 +377,7 @@ impl Inner {
 
     /// After waiting for the lock: did another tab refresh for us, or did the session change?
     fn settled_while_waiting(&self, epoch: u32, generation: u32) -> Option<Result<(), AuthError>> {
-        let state = self.state.borrow();
+        let state = self.state.read();
         if state.closed || state.epoch != epoch {
             return Some(Err(AuthError::unauthenticated()));
         }
@@ -428,31 +428,31 @@ impl Inner {
         let work: tabs::LockedWork = Box::new(move |contended| {
             Box::pin(async move {
                 let result = work(contended).await;
-                *slot.borrow_mut() = Some(result);
+                *slot.write() = Some(result);
             })
         });
         tabs::with_lock(self.locks.as_ref(), &name, self.options.lock_timeout_ms, work).await;
-        let result = output.borrow_mut().take();
+        let result = output.write().take();
         result.unwrap_or_else(|| Err(AuthError::new(ErrorCode::Network, "the cross-tab lock failed")))
     }
 
     // ----- session state changes -----
 
     fn is_stale(&self, epoch: u32) -> bool {
-        let state = self.state.borrow();
+        let state = self.state.read();
         state.closed || state.epoch != epoch
     }
 
     /// Whatever is in flight belongs to the previous session from now on.
     fn begin_new_epoch(&self) {
-        let mut state = self.state.borrow_mut();
+        let mut state = self.state.write();
         state.epoch = state.epoch.wrapping_add(1);
         state.flight = None;
     }
 
     fn accept_tokens(self: &Rc<Self>, tokens: &TokenResponse, kind: EventKind) {
         {
-            let mut state = self.state.borrow_mut();
+            let mut state = self.state.write();
             state.token_generation = state.token_generation.wrapping_add(1);
             state.session = Some(Session {
                 access_token: tokens.access_token.clone(),
@@ -471,7 +471,7 @@ impl Inner {
     /// Drops the session, tells listeners (if there was one) and, if `tell_tabs`, the other tabs.
     fn end_session(&self, reason: &str, tell_tabs: bool) {
         let had_session = {
-            let mut state = self.state.borrow_mut();
+            let mut state = self.state.write();
             state.epoch = state.epoch.wrapping_add(1);
             state.flight = None;
             state.timer = None;
@@ -490,7 +490,7 @@ impl Inner {
     /// A refresh failed but the session may live: keep the token, retry later with backoff.
     fn after_failed_refresh(self: &Rc<Self>, error: &AuthError) {
         let delay = {
-            let mut state = self.state.borrow_mut();
+            let mut state = self.state.write();
             if state.session.is_none() {
                 return;
             }
@@ -506,11 +506,11 @@ impl Inner {
     }
 
     fn on_tab_message(self: &Rc<Self>, message: TabMessage) {
-        if self.state.borrow().closed {
+        if self.state.read().closed {
             return;
         }
         match message {
-            TabMessage::Tokens { new_login: false, .. } if self.state.borrow().signed_out => {}
+            TabMessage::Tokens { new_login: false, .. } if self.state.read().signed_out => {}
             TabMessage::Tokens { response, new_login } => {
                 let kind = if new_login || self.user().is_none() { EventKind::SignedIn } else { EventKind::Refreshed };
                 if new_login {
@@ -524,16 +524,16 @@ impl Inner {
 
     fn emit(&self, kind: EventKind, reason: Option<&str>) {
         let event = {
-            let state = self.state.borrow();
+            let state = self.state.read();
             let session = state.session.as_ref().map(|session| (&session.user, session.expiry.expires_at_wall_ms()));
             event_object(kind, reason, session)
         };
-        let listeners = self.listeners.borrow().snapshot();
+        let listeners = self.listeners.read().snapshot();
         dispatch(listeners, &event);
     }
 
     fn post_to_tabs(&self, message: &TabMessage) {
-        if let Some(channel) = self.channel.borrow().as_ref() {
+        if let Some(channel) = self.channel.read().as_ref() {
             channel.post(message);
         }
     }
@@ -544,7 +544,7 @@ impl Inner {
         if !self.options.auto_refresh {
             return;
         }
-        let delay = self.state.borrow().session.as_ref().map(|session| session.expiry.ms_until_renewal(now()));
+        let delay = self.state.read().session.as_ref().map(|session| session.expiry.ms_until_renewal(now()));
         if let Some(delay) = delay {
             self.arm_timer(delay);
         }
@@ -553,7 +553,7 @@ impl Inner {
     fn arm_timer(self: &Rc<Self>, delay_ms: f64) {
         let weak = Rc::downgrade(self);
         let timer = Timeout::new(delay_ms.clamp(0.0, MAX_TIMER_DELAY_MS) as u32, Box::new(move || renew_soon(&weak)));
-        let mut state = self.state.borrow_mut();
+        let mut state = self.state.write();
         if !state.closed {
             state.timer = Some(timer);
         }
@@ -562,7 +562,7 @@ impl Inner {
     /// The page became visible, was restored from the back/forward cache, or came back online:
     /// timers may have been throttled or frozen meanwhile, so check the token now.
     fn on_wake(self: &Rc<Self>) {
-        let due = self.state.borrow().session.as_ref().map(|session| session.expiry.needs_renewal(now()));
+        let due = self.state.read().session.as_ref().map(|session| session.expiry.needs_renewal(now()));
         match due {
             Some(true) => {
                 let this = self.clone();
@@ -582,7 +582,7 @@ impl Inner {
         if document.is_undefined() || document.is_null() {
             return;
         }
-        let mut hooks = self.page_hooks.borrow_mut();
+        let mut hooks = self.page_hooks.write();
         for (target, event) in [(&window, "pageshow"), (&window, "online"), (&document, "visibilitychange")] {
             let target: EventTarget = target.clone().unchecked_into();
             let weak = Rc::downgrade(self);
@@ -604,7 +604,7 @@ impl Inner {
     // ----- tokens on requests -----
 
     fn token_state(&self) -> TokenState {
-        let state = self.state.borrow();
+        let state = self.state.read();
         let Some(session) = &state.session else { return TokenState::None };
         let now = now();
         let token = session.access_token.clone();
@@ -621,7 +621,7 @@ impl Inner {
     }
 
     fn current_token(&self) -> Option<(String, u32)> {
-        let state = self.state.borrow();
+        let state = self.state.read();
         state.session.as_ref().map(|session| (session.access_token.clone(), session.generation))
     }
 

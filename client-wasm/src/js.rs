@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use core::cell::{Ref, RefCell, RefMut};
 use core::future::Future;
 use core::pin::Pin;
 
@@ -75,6 +76,32 @@ pub(crate) fn new_request(input: &JsValue, init: &JsValue) -> Result<web_sys::Re
 /// Reads a string property, `None` when it is absent or not a string.
 pub(crate) fn get_string(target: &JsValue, key: &str) -> Option<String> {
     get_property(target, key).as_string()
+}
+
+/// `RefCell` access without `RefCell::borrow`'s panic path: each `borrow()` call site carries its
+/// own panic location and message code, about 40 of them here. A conflicting borrow is a bug (the
+/// engine never holds one across an `await` or a callback) and traps, as the panic did.
+pub(crate) trait CellExt<T> {
+    fn read(&self) -> Ref<'_, T>;
+    fn write(&self) -> RefMut<'_, T>;
+}
+
+impl<T> CellExt<T> for RefCell<T> {
+    fn read(&self) -> Ref<'_, T> {
+        self.try_borrow().unwrap_or_else(|_| trap())
+    }
+
+    fn write(&self) -> RefMut<'_, T> {
+        self.try_borrow_mut().unwrap_or_else(|_| trap())
+    }
+}
+
+#[cold]
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    panic!("RefCell borrowed twice");
 }
 
 /// Resolves after `ms` milliseconds (a `setTimeout`).

@@ -115,7 +115,7 @@ pub struct AuthClient {
 impl AuthClient {
     /// Checks the options and starts listening for other tabs and page-lifecycle events.
     /// Throws a `ReauthError` with code `invalid_options` for bad options.
-    #[wasm_bindgen(constructor)]
+    #[wasm_bindgen(skip_jsdoc, constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "AuthClientOptions")] options: &JsValue,
     ) -> Result<AuthClient, JsValue> {
@@ -125,7 +125,7 @@ impl AuthClient {
     }
 
     /// Calls `listener` on every session change; returns a function that unsubscribes it.
-    #[wasm_bindgen(js_name = onChange, unchecked_return_type = "() => void")]
+    #[wasm_bindgen(skip_jsdoc, js_name = onChange, unchecked_return_type = "() => void")]
     pub fn on_change(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: AuthEvent) => void")] listener: Function,
@@ -142,14 +142,14 @@ impl AuthClient {
 
     /// Signs in silently from the refresh cookie (call it at page load). Resolves to the user,
     /// or `null` when there is no live session; rejects only when the server cannot be reached.
-    #[wasm_bindgen(unchecked_return_type = "Promise<User | null>")]
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<User | null>")]
     pub fn restore(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move { Ok(inner.restore().await?.map_or(JsValue::NULL, |user| user.to_js())) })
     }
 
     /// Signs in with a username and password; resolves to the user.
-    #[wasm_bindgen(unchecked_return_type = "Promise<User>")]
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<User>")]
     pub fn login(
         &self,
         // JS strings go straight into the request body: copying them into Wasm memory and back
@@ -163,7 +163,7 @@ impl AuthClient {
 
     /// A drop-in for `window.fetch`: attaches the access token to requests for `baseUrl`'s origin
     /// (renewing it first if due) and retries once after a 401.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<Response>")]
     pub fn fetch(
         &self,
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
@@ -175,14 +175,14 @@ impl AuthClient {
     }
 
     /// A valid access token, renewed first if it is due.
-    #[wasm_bindgen(js_name = accessToken, unchecked_return_type = "Promise<string>")]
+    #[wasm_bindgen(skip_jsdoc, js_name = accessToken, unchecked_return_type = "Promise<string>")]
     pub fn access_token(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move { Ok(inner.valid_token().await?.0.into()) })
     }
 
     /// Signs out here and in every tab, and revokes the session on the server.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
@@ -192,7 +192,7 @@ impl AuthClient {
     }
 
     /// Revokes every session of this user on every device, then signs out here and in every tab.
-    #[wasm_bindgen(js_name = logoutAll, unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(skip_jsdoc, js_name = logoutAll, unchecked_return_type = "Promise<void>")]
     pub fn logout_all(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
@@ -202,25 +202,25 @@ impl AuthClient {
     }
 
     /// Whether a session is held (its access token may be due for renewal).
-    #[wasm_bindgen(getter = isAuthenticated)]
+    #[wasm_bindgen(skip_jsdoc, getter = isAuthenticated)]
     pub fn is_authenticated(&self) -> bool {
         self.inner.user().is_some()
     }
 
     /// The signed-in user, or `null`.
-    #[wasm_bindgen(getter, unchecked_return_type = "User | null")]
+    #[wasm_bindgen(skip_jsdoc, getter, unchecked_return_type = "User | null")]
     pub fn user(&self) -> JsValue {
         self.inner.user().map_or(JsValue::NULL, |user| user.to_js())
     }
 
     /// When the access token expires (ms since the epoch, for display), or `null`.
-    #[wasm_bindgen(getter = expiresAt, unchecked_return_type = "number | null")]
+    #[wasm_bindgen(skip_jsdoc, getter = expiresAt, unchecked_return_type = "number | null")]
     pub fn expires_at(&self) -> JsValue {
         self.inner.expires_at().map_or(JsValue::NULL, JsValue::from)
     }
 
     /// When the next renewal is due (ms since the epoch, for display), or `null`.
-    #[wasm_bindgen(getter = refreshAt, unchecked_return_type = "number | null")]
+    #[wasm_bindgen(skip_jsdoc, getter = refreshAt, unchecked_return_type = "number | null")]
     pub fn refresh_at(&self) -> JsValue {
         self.inner.refresh_at().map_or(JsValue::NULL, JsValue::from)
     }
@@ -228,7 +228,7 @@ impl AuthClient {
     /// Treats the current access token as expired, keeping the session: the next call that needs a
     /// token refreshes first. For when the server changed what a token should say (roles), or to
     /// demonstrate that many callers share one refresh.
-    #[wasm_bindgen(js_name = invalidateAccessToken)]
+    #[wasm_bindgen(skip_jsdoc, js_name = invalidateAccessToken)]
     pub fn invalidate_access_token(&self) {
         self.inner.invalidate_access_token();
     }

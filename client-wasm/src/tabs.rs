@@ -22,7 +22,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, BroadcastChannel};
 
-use crate::js::{get_property, promise, set_property, Timeout};
+use crate::js::{CellExt, get_property, promise, set_property, Timeout};
 use crate::protocol::TokenResponse;
 
 #[wasm_bindgen]
@@ -61,18 +61,18 @@ pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: 
         let (work, running) = (work.clone(), running.clone());
         let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
             // `null` answers an `ifAvailable` request for a lock someone else holds.
-            let work = if lock.is_null() { None } else { work.borrow_mut().take() };
+            let work = if lock.is_null() { None } else { work.write().take() };
             let Some(work) = work else { return Promise::resolve(&JsValue::UNDEFINED) };
             let promise = promise(async move {
                 work(contended).await;
                 Ok(JsValue::UNDEFINED)
             });
-            *running.borrow_mut() = Some(promise.clone());
+            *running.write() = Some(promise.clone());
             promise
         });
         JsFuture::from(locks.request(name, options, &callback))
     };
-    let not_granted_yet = || running.borrow().is_none() && work.borrow().is_some();
+    let not_granted_yet = || running.read().is_none() && work.read().is_some();
 
     let if_free = Object::new();
     set_property(&if_free, "ifAvailable", &JsValue::TRUE);
@@ -92,13 +92,13 @@ pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: 
         set_property(&steal, "steal", &JsValue::TRUE);
         let _ = request(&steal, true).await;
     }
-    let granted = running.borrow_mut().take();
+    let granted = running.write().take();
     if let Some(promise) = granted {
         // The work's promise resolves only once the work has finished (it never rejects).
         let _ = JsFuture::from(promise).await;
         return;
     }
-    let unguarded = work.borrow_mut().take();
+    let unguarded = work.write().take();
     if let Some(work) = unguarded {
         work(false).await;
     }
