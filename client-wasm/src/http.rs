@@ -13,7 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, Request, Response};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::{get_property, new_request, set_property, Timeout};
+use crate::js::{concat, get_property, new_request, set_property, Timeout};
 use crate::protocol::{ErrorBody, TokenResponse};
 
 #[wasm_bindgen]
@@ -164,7 +164,7 @@ impl Answer {
 }
 
 pub(crate) fn bearer_value(token: &str) -> String {
-    ["Bearer ", token].concat()
+    concat("Bearer ", token)
 }
 
 fn invalid_response(message: &str) -> AuthError {

@@ -78,6 +78,14 @@ pub(crate) fn get_string(target: &JsValue, key: &str) -> Option<String> {
     get_property(target, key).as_string()
 }
 
+/// `a` followed by `b`: what `[a, b].concat()` does, without the generic join code it pulls in.
+pub(crate) fn concat(a: &str, b: &str) -> String {
+    let mut joined = String::with_capacity(a.len() + b.len());
+    joined.push_str(a);
+    joined.push_str(b);
+    joined
+}
+
 /// `RefCell` access without `RefCell::borrow`'s panic path: each `borrow()` call site carries its
 /// own panic location and message code, about 40 of them here. A conflicting borrow is a bug (the
 /// engine never holds one across an `await` or a callback) and traps, as the panic did.

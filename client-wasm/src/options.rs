@@ -7,7 +7,7 @@ use js_sys::Function;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::js::{get_property, get_string, JsUrl};
+use crate::js::{concat, get_property, get_string, JsUrl};
 
 const DEFAULT_REFRESH_MARGIN_SECONDS: f64 = 60.0;
 const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
@@ -66,13 +66,13 @@ impl Options {
     }
 
     pub(crate) fn endpoint(&self, path: &str) -> String {
-        [self.base_url.as_str(), path].concat()
+        concat(&self.base_url, path)
     }
 
     /// Names the lock and the channel after the server, so clients of different servers on one
     /// page never coordinate with each other.
     pub(crate) fn coordination_name(&self) -> String {
-        ["reauth:", self.base_url.as_str()].concat()
+        concat("reauth:", &self.base_url)
     }
 }
 
@@ -84,7 +84,7 @@ fn number(options: &JsValue, key: &str) -> Result<Option<f64>, AuthError> {
     }
     match value.as_f64() {
         Some(number) if number.is_finite() && number >= 0.0 => Ok(Some(number)),
-        _ => Err(invalid(&[key, " must be a non-negative number"].concat())),
+        _ => Err(invalid(&concat(key, " must be a non-negative number"))),
     }
 }
 
