@@ -28,7 +28,9 @@ use web_sys::{EventTarget, Headers, ReadableStream, Request, Response};
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{CellExt, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, JsUrl, Timeout};
+use crate::js::{
+    get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, JsUrl, Timeout,
+};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};

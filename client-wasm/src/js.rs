@@ -125,7 +125,8 @@ pub(crate) fn now() -> Instant {
     Instant { monotonic: performance_now(), wall: js_sys::Date::now() }
 }
 
-/// Sets a property on a plain object we created; that cannot throw, so the result is ignored.
+/// Sets a property: on a plain object we created, or a setter that cannot throw (`onmessage`,
+/// an `Error`'s `name`), so the result is ignored.
 pub(crate) fn set_property(target: &JsValue, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &key.into(), value);
 }

@@ -32,8 +32,8 @@ impl Options {
         let base = get_property(options, "baseUrl")
             .as_string()
             .ok_or_else(|| invalid("baseUrl is required: the URL of the reauth server"))?;
-        let url = JsUrl::new(&base.into(), &JsValue::UNDEFINED)
-            .map_err(|_| invalid("baseUrl must be an absolute URL"))?;
+        let url =
+            JsUrl::new(&base.into(), &JsValue::UNDEFINED).map_err(|_| invalid("baseUrl must be an absolute URL"))?;
         let protocol = get_string(&url, "protocol");
         if !matches!(protocol.as_deref(), Some("https:" | "http:")) {
             return Err(invalid("baseUrl must be an http(s) URL"));

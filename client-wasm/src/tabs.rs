@@ -22,7 +22,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, BroadcastChannel};
 
-use crate::js::{CellExt, get_property, promise, set_property, Timeout};
+use crate::js::{get_property, promise, set_property, CellExt, Timeout};
 use crate::protocol::TokenResponse;
 
 #[wasm_bindgen]
