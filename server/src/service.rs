@@ -293,7 +293,10 @@ impl AuthService {
             Some(family) => (family, None),
             None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
         };
-        let user = match store.user_by_id(&family.user_id).await? {
+        // One store round trip where the backend allows: the user is read and, if active, the
+        // refresh event is written with it.
+        let event = audit_event(AuditKind::Refresh, Some(family.user_id.clone()), Some(&family.id), client, detail);
+        let user = match store.user_recording_if_active(&family.user_id, &event).await? {
             Some(user) if user.active => user,
             _ => {
                 if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
@@ -302,7 +305,7 @@ impl AuthService {
                 return Err(AuthError::SessionEnded(DeadReason::Inactive));
             }
         };
-        self.record(AuditKind::Refresh, Some(user.id.clone()), Some(&family.id), client, detail).await?;
+        log_event(&event);
         Ok(self.issue(&user, &family.id, family.generation, family.token_expires_at, now))
     }
 
@@ -456,26 +459,36 @@ impl AuthService {
         client: &ClientInfo,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        tracing::info!(
-            target: "reauth::audit",
-            event = kind.as_str(),
-            user_id = user_id.as_deref(),
-            session_id,
-            client_ip = client.ip.as_deref(),
-            user_agent = client.user_agent.as_deref(),
-            detail,
-        );
-        let event = AuditEvent {
-            kind,
-            user_id,
-            session_id: session_id.map(str::to_owned),
-            at: unix_now(),
-            client_ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            detail: detail.map(str::to_owned),
-        };
-        self.inner.store.record_event(&event).await
+        let event = audit_event(kind, user_id, session_id, client, detail);
+        self.inner.store.record_event(&event).await?;
+        log_event(&event);
+        Ok(())
     }
+}
+
+fn audit_event(kind: AuditKind, user_id: Option<String>, session_id: Option<&str>, client: &ClientInfo, detail: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        kind,
+        user_id,
+        session_id: session_id.map(str::to_owned),
+        at: unix_now(),
+        client_ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        detail: detail.map(str::to_owned),
+    }
+}
+
+/// Every audit event also goes to the log, as structured fields under the `reauth::audit` target.
+fn log_event(event: &AuditEvent) {
+    tracing::info!(
+        target: "reauth::audit",
+        event = event.kind.as_str(),
+        user_id = event.user_id.as_deref(),
+        session_id = event.session_id.as_deref(),
+        client_ip = event.client_ip.as_deref(),
+        user_agent = event.user_agent.as_deref(),
+        detail = event.detail.as_deref(),
+    );
 }
 
 async fn hash_blocking(password: String) -> String {

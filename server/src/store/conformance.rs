@@ -40,7 +40,8 @@ macro_rules! conformance_tests {
                 users_are_unique_by_name, users_can_be_disabled_and_deleted, advance_is_a_compare_and_swap,
                 advance_refuses_revoked_and_expired_families, token_expiry_never_passes_the_family_end,
                 concurrent_advances_have_one_winner, revocation_is_first_reason_wins, live_families_lists_only_live_ones,
-                events_are_kept_per_user_newest_first, purge_removes_only_expired_state,
+                events_are_kept_per_user_newest_first, the_refresh_event_is_written_only_for_an_active_user,
+                purge_removes_only_expired_state,
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
                 reuse_after_the_interval_revokes_the_family, older_generation_is_reuse_even_within_interval,
                 disabled_user_cannot_refresh, deleted_user_cannot_refresh, logout_all_ends_every_session,
@@ -216,6 +217,27 @@ pub async fn events_are_kept_per_user_newest_first(store: Arc<dyn TokenStore>) {
     let events = store.recent_events(&owner.id, 2).await.unwrap();
     assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), [AuditKind::Logout, AuditKind::Refresh]);
     assert_eq!(events[0].session_id.as_deref(), Some(family.id.as_str()));
+}
+
+pub async fn the_refresh_event_is_written_only_for_an_active_user(store: Arc<dyn TokenStore>) {
+    let (owner, family) = with_family(&store).await;
+    let event = AuditEvent {
+        kind: AuditKind::Refresh,
+        user_id: Some(owner.id.clone()),
+        session_id: Some(family.id.clone()),
+        at: unix_now(),
+        client_ip: Some("127.0.0.1".into()),
+        user_agent: None,
+        detail: None,
+    };
+    assert_eq!(store.user_recording_if_active(&owner.id, &event).await.unwrap(), Some(owner.clone()));
+    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap(), [event.clone()]);
+
+    store.set_user_active(&owner.id, false).await.unwrap();
+    let inactive = store.user_recording_if_active(&owner.id, &event).await.unwrap().unwrap();
+    assert!(!inactive.active, "the user is returned as read");
+    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap().len(), 1, "no event for an inactive user");
+    assert_eq!(store.user_recording_if_active("no-such-user", &event).await.unwrap(), None);
 }
 
 pub async fn purge_removes_only_expired_state(store: Arc<dyn TokenStore>) {

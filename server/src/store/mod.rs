@@ -286,6 +286,18 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Appends an audit event.
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()>;
+
+    /// The refresh path's step after a successful rotation: reads the user and, only if the user
+    /// exists and is active, appends `event` (which names that user). Returns the user as read.
+    /// A backend that can do both in one round trip overrides this (Redis: one script on the
+    /// user's slot); this default reads, then writes.
+    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
+        let user = self.user_by_id(user_id).await?;
+        if user.as_ref().is_some_and(|user| user.active) {
+            self.record_event(event).await?;
+        }
+        Ok(user)
+    }
     /// The user's most recent events, newest first.
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands as _, Script};
+use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
     AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
@@ -57,19 +57,38 @@ if last[2] then redis.call('EXPIREAT', KEYS[1], last[2]) end
 return 1
 "#;
 
-/// Appends an event under a stream id made of its own time (so the purge can trim by age with
-/// `XTRIM MINID`), kept increasing even when instances' clocks disagree slightly.
-const APPEND_EVENT: &str = r#"
-local ms = tonumber(ARGV[1])
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+/// Appends an event to the stream `KEYS[events]` under a stream id made of its own time (so the
+/// purge can trim by age with `XTRIM MINID`), kept increasing even when instances' clocks disagree
+/// slightly. ARGV: time in ms, cap, TTL, then the event's field/value pairs. Shared by the scripts
+/// below, which differ in which key holds the stream.
+macro_rules! append_event_lua {
+    ($events:literal) => {
+        concat!(
+            "local events = KEYS[", $events, "]\n",
+            r#"local ms = tonumber(ARGV[1])
+local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
 if top[1] then
   local top_ms = tonumber(string.match(top[1][1], '^(%d+)'))
   if top_ms > ms then ms = top_ms end
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], string.format('%.0f', ms) .. '-*', unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"#;
+redis.call('XADD', events, 'MAXLEN', '~', ARGV[2], string.format('%.0f', ms) .. '-*', unpack(ARGV, 4))
+redis.call('EXPIRE', events, ARGV[3])
+"#
+        )
+    };
+}
+
+/// [`TokenStore::record_event`]: KEYS[1] is the stream.
+const APPEND_EVENT: &str = concat!(append_event_lua!("1"), "return 1\n");
+
+/// [`TokenStore::user_recording_if_active`] in one round trip: KEYS[1] the user's hash, KEYS[2] its
+/// event stream (same hash tag, so one slot on a Cluster). Returns the user's hash, empty if none.
+const USER_RECORDING_IF_ACTIVE: &str = concat!(
+    "local user = redis.call('HGETALL', KEYS[1])\n",
+    "if redis.call('HGET', KEYS[1], 'active') ~= '1' then return user end\n",
+    append_event_lua!("2"),
+    "return user\n"
+);
 
 const SET_ACTIVE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -119,6 +138,7 @@ struct Scripts {
     revoke: Script,
     index_family: Script,
     append_event: Script,
+    user_recording_if_active: Script,
     set_active: Script,
     release_name: Script,
     purge_family: Script,
@@ -131,6 +151,7 @@ fn scripts() -> &'static Scripts {
         revoke: Script::new(REVOKE),
         index_family: Script::new(INDEX_FAMILY),
         append_event: Script::new(APPEND_EVENT),
+        user_recording_if_active: Script::new(USER_RECORDING_IF_ACTIVE),
         set_active: Script::new(SET_ACTIVE),
         release_name: Script::new(RELEASE_NAME),
         purge_family: Script::new(PURGE_FAMILY),
@@ -311,6 +332,23 @@ fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<
         user_agent: fields.optional("user_agent"),
         detail: fields.optional("detail"),
     })
+}
+
+/// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
+fn event_args(invocation: &mut ScriptInvocation<'_>, event: &AuditEvent, cap: usize) {
+    invocation.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
+    invocation.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
+    let optional = [
+        ("session_id", &event.session_id),
+        ("client_ip", &event.client_ip),
+        ("user_agent", &event.user_agent),
+        ("detail", &event.detail),
+    ];
+    for (field, value) in optional {
+        if let Some(value) = value {
+            invocation.arg(field).arg(value);
+        }
+    }
 }
 
 #[async_trait]
@@ -513,21 +551,17 @@ impl TokenStore for RedisStore {
             None => (self.anonymous_events_key(), ANONYMOUS_EVENTS),
         };
         let mut append = self.scripts.append_event.key(key);
-        append.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
-        append.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
-        let optional = [
-            ("session_id", &event.session_id),
-            ("client_ip", &event.client_ip),
-            ("user_agent", &event.user_agent),
-            ("detail", &event.detail),
-        ];
-        for (field, value) in optional {
-            if let Some(value) = value {
-                append.arg(field).arg(value);
-            }
-        }
+        event_args(&mut append, event, cap);
         let _: i64 = append.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
         Ok(())
+    }
+
+    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
+        let mut invocation = self.scripts.user_recording_if_active.key(self.user_key(user_id));
+        invocation.key(self.user_events_key(user_id));
+        event_args(&mut invocation, event, EVENTS_PER_USER);
+        let user: HashMap<String, String> = invocation.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        user_from_hash(user)
     }
 
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {

@@ -88,6 +88,10 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.record_event(event)).await
     }
 
+    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
+        self.bounded(self.inner.user_recording_if_active(user_id, event)).await
+    }
+
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         self.bounded(self.inner.recent_events(user_id, limit)).await
     }
