@@ -87,63 +87,78 @@ async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration)
     let run_id = format!("{:x}", std::process::id() ^ Instant::now().elapsed().subsec_nanos());
     let names: Vec<String> = (0..sessions).map(|i| format!("bench-{run_id}-{label}-{i}")).collect();
     for name in &names {
-        let response = http.post(format!("{base}/auth/register")).json(&json!({ "username": name, "password": PASSWORD })).send().await;
+        let response = http
+            .post(format!("{base}/auth/register"))
+            .json(&json!({ "username": name, "password": PASSWORD }))
+            .send()
+            .await;
         if !response.map(|r| r.status().is_success()).unwrap_or(false) {
             return Err(format!("registering {name} at {base} failed (is registration open?)"));
         }
     }
 
-    let login = timed_phase("login", names.iter().cloned().map(|name| {
-        let (http, url) = (http.clone(), format!("{base}/auth/login"));
-        async move {
-            let started = Instant::now();
-            let response = http.post(&url).json(&json!({ "username": name, "password": PASSWORD })).send().await.ok()?;
-            let ok = response.status().is_success();
-            let token = refresh_cookie(&response);
-            let access = response.json::<serde_json::Value>().await.ok()?["access_token"].as_str()?.to_owned();
-            ok.then_some((vec![started.elapsed()], (token?, access)))
-        }
-    }))
+    let login = timed_phase(
+        "login",
+        names.iter().cloned().map(|name| {
+            let (http, url) = (http.clone(), format!("{base}/auth/login"));
+            async move {
+                let started = Instant::now();
+                let response =
+                    http.post(&url).json(&json!({ "username": name, "password": PASSWORD })).send().await.ok()?;
+                let ok = response.status().is_success();
+                let token = refresh_cookie(&response);
+                let access = response.json::<serde_json::Value>().await.ok()?["access_token"].as_str()?.to_owned();
+                ok.then_some((vec![started.elapsed()], (token?, access)))
+            }
+        }),
+    )
     .await;
     print_phase(label, &login.0);
     let credentials: Vec<(String, String)> = login.1;
 
     let deadline = Instant::now() + duration;
-    let refresh = timed_phase("refresh", credentials.iter().cloned().map(|(mut token, _)| {
-        let (http, url) = (http.clone(), format!("{base}/auth/refresh"));
-        async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let response = http.post(&url).header("cookie", format!("reauth_refresh={token}")).send().await.ok()?;
-                if !response.status().is_success() {
-                    return None;
+    let refresh = timed_phase(
+        "refresh",
+        credentials.iter().cloned().map(|(mut token, _)| {
+            let (http, url) = (http.clone(), format!("{base}/auth/refresh"));
+            async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let response =
+                        http.post(&url).header("cookie", format!("reauth_refresh={token}")).send().await.ok()?;
+                    if !response.status().is_success() {
+                        return None;
+                    }
+                    token = refresh_cookie(&response)?;
+                    latencies.push(started.elapsed());
                 }
-                token = refresh_cookie(&response)?;
-                latencies.push(started.elapsed());
+                Some((latencies, ()))
             }
-            Some((latencies, ()))
-        }
-    }))
+        }),
+    )
     .await;
     print_phase(label, &refresh.0);
 
     let deadline = Instant::now() + duration;
-    let protected = timed_phase("GET /api/me", credentials.iter().cloned().map(|(_, access)| {
-        let (http, url) = (http.clone(), format!("{base}/api/me"));
-        async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let response = http.get(&url).bearer_auth(&access).send().await.ok()?;
-                if !response.status().is_success() {
-                    return None;
+    let protected = timed_phase(
+        "GET /api/me",
+        credentials.iter().cloned().map(|(_, access)| {
+            let (http, url) = (http.clone(), format!("{base}/api/me"));
+            async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let response = http.get(&url).bearer_auth(&access).send().await.ok()?;
+                    if !response.status().is_success() {
+                        return None;
+                    }
+                    latencies.push(started.elapsed());
                 }
-                latencies.push(started.elapsed());
+                Some((latencies, ()))
             }
-            Some((latencies, ()))
-        }
-    }))
+        }),
+    )
     .await;
     print_phase(label, &protected.0);
     Ok(())
@@ -192,6 +207,12 @@ fn refresh_cookie(response: &reqwest::Response) -> Option<String> {
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find_map(|line| line.split(';').next()?.split_once('=').filter(|(name, _)| name.ends_with("reauth_refresh")).map(|(_, v)| v.to_owned()))
+        .find_map(|line| {
+            line.split(';')
+                .next()?
+                .split_once('=')
+                .filter(|(name, _)| name.ends_with("reauth_refresh"))
+                .map(|(_, v)| v.to_owned())
+        })
         .filter(|value| !value.is_empty())
 }

@@ -190,7 +190,11 @@ impl ServeArgs {
     /// Checks the values together and builds [`Settings`]; the error names the offending setting.
     pub fn settings(&self) -> Result<Settings, String> {
         let positive = |name: &str, value: Lifetime| {
-            if value.secs() > 0 { Ok(value.secs()) } else { Err(format!("{name} must be longer than 0s")) }
+            if value.secs() > 0 {
+                Ok(value.secs())
+            } else {
+                Err(format!("{name} must be longer than 0s"))
+            }
         };
         let allowed_origins = self
             .allowed_origins

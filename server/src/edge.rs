@@ -170,7 +170,11 @@ impl SilentRefreshLayer {
     /// checks access tokens with the remote's public key, issuer and audience (build it from the
     /// remote's JWKS with [`AccessTokenVerifier::from_jwk`]: this app never holds a signing key),
     /// and `cookies` must match the remote's cookie settings, `access_cookie` on.
-    pub fn remote(base_url: &str, verifier: AccessTokenVerifier, cookies: &CookieSettings) -> Result<Self, EdgeConfigError> {
+    pub fn remote(
+        base_url: &str,
+        verifier: AccessTokenVerifier,
+        cookies: &CookieSettings,
+    ) -> Result<Self, EdgeConfigError> {
         let url_error = || EdgeConfigError::RemoteUrl(base_url.to_owned());
         let base = reqwest::Url::parse(base_url).map_err(|_| url_error())?;
         if !matches!(base.scheme(), "http" | "https") || !base.has_host() || base.query().is_some() {

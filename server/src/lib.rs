@@ -36,9 +36,9 @@ pub use config::Settings;
 pub use edge::SilentRefreshLayer;
 pub use http::{app, router, AuthenticatedUser, Authenticator};
 pub use service::{AuthError, AuthService, ClientInfo, DeadReason};
-pub use store::{MemoryStore, TokenStore};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
+pub use store::{MemoryStore, TokenStore};
 pub use tokens::{AccessTokenVerifier, Keys};
 
 /// The README's Rust examples, compiled as doctests so they stay true to the API.

@@ -12,7 +12,11 @@ use reauth_server::server::{self, RunningServer};
 use reauth_server::AuthService;
 
 #[derive(Parser)]
-#[command(name = "reauth-server", version, about = "Silent re-authentication: rotating refresh tokens and short-lived JWTs")]
+#[command(
+    name = "reauth-server",
+    version,
+    about = "Silent re-authentication: rotating refresh tokens and short-lived JWTs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,10 @@ fn init_tracing() {
         .unwrap_or_else(|| "info".parse().unwrap_or_default());
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).with(filter).init();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
 }
 
 #[tokio::main]

@@ -13,9 +13,29 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 
 /// The few passwords every guessing list starts with; refused at registration.
 const COMMON_PASSWORDS: &[&str] = &[
-    "password", "password1", "password123", "12345678", "123456789", "1234567890", "qwertyuiop",
-    "qwerty123", "iloveyou", "11111111", "00000000", "abc12345", "letmein1", "welcome1", "admin123",
-    "passw0rd", "sunshine", "football", "baseball", "princess", "starwars", "trustno1", "12341234",
+    "password",
+    "password1",
+    "password123",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "qwerty123",
+    "iloveyou",
+    "11111111",
+    "00000000",
+    "abc12345",
+    "letmein1",
+    "welcome1",
+    "admin123",
+    "passw0rd",
+    "sunshine",
+    "football",
+    "baseball",
+    "princess",
+    "starwars",
+    "trustno1",
+    "12341234",
 ];
 
 /// argon2id, 19 MiB, 2 passes, 1 lane: the OWASP Password Storage Cheat Sheet's first choice.

@@ -35,7 +35,11 @@ impl LoginLimiter {
     }
 
     fn limit(&self, kind: u32) -> u32 {
-        if kind == 0 { self.limits.per_username } else { self.limits.per_address }
+        if kind == 0 {
+            self.limits.per_username
+        } else {
+            self.limits.per_address
+        }
     }
 
     /// `Err(seconds until retry)` when either counter is exhausted.

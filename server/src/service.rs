@@ -280,7 +280,8 @@ impl AuthService {
     /// one family. Any older token, or the consumed one after the interval, revokes the family.
     #[tracing::instrument(skip_all, fields(client_ip = client.ip.as_deref(), session_id))]
     pub async fn refresh(&self, presented: Option<&str>, client: &ClientInfo) -> Result<Issued, AuthError> {
-        let presented = presented.filter(|token| !token.is_empty()).ok_or(AuthError::SessionEnded(DeadReason::Missing))?;
+        let presented =
+            presented.filter(|token| !token.is_empty()).ok_or(AuthError::SessionEnded(DeadReason::Missing))?;
         let token = RefreshToken::decode(self.inner.access.keys(), presented).map_err(|error| {
             tracing::warn!(%error, "refresh token refused");
             AuthError::SessionEnded(DeadReason::Invalid)
@@ -289,10 +290,11 @@ impl AuthService {
         let store = &self.inner.store;
         let now = unix_now();
         let token_expires_at = now + self.inner.settings.refresh_ttl_secs;
-        let (family, detail) = match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
-            Some(family) => (family, None),
-            None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
-        };
+        let (family, detail) =
+            match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
+                Some(family) => (family, None),
+                None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
+            };
         // One store round trip where the backend allows: the user is read and, if active, the
         // refresh event is written with it.
         let event = audit_event(AuditKind::Refresh, Some(family.user_id.clone()), Some(&family.id), client, detail);
@@ -300,7 +302,14 @@ impl AuthService {
             Some(user) if user.active => user,
             _ => {
                 if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
-                    self.record(AuditKind::Revoke, Some(family.user_id.clone()), Some(&family.id), client, Some("inactive")).await?;
+                    self.record(
+                        AuditKind::Revoke,
+                        Some(family.user_id.clone()),
+                        Some(&family.id),
+                        client,
+                        Some("inactive"),
+                    )
+                    .await?;
                 }
                 return Err(AuthError::SessionEnded(DeadReason::Inactive));
             }
@@ -311,7 +320,12 @@ impl AuthService {
 
     /// The compare-and-swap failed: decide between the grace interval (hand out the current
     /// successor again), reuse (revoke), and a session that simply ended.
-    async fn classify_failed_rotation(&self, token: &RefreshToken, client: &ClientInfo, now: UnixTime) -> Result<Family, AuthError> {
+    async fn classify_failed_rotation(
+        &self,
+        token: &RefreshToken,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Family, AuthError> {
         let store = &self.inner.store;
         let Some(family) = store.family(&token.family_id).await? else {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
@@ -334,7 +348,14 @@ impl AuthService {
         if store.revoke_family(&family.id, RevokeReason::Reused).await? {
             let detail = format!("generation {} presented, current {}", token.generation, family.generation);
             tracing::warn!(session_id = %family.id, user_id = %family.user_id, %detail, "refresh token reuse: session revoked");
-            self.record(AuditKind::ReuseDetected, Some(family.user_id.clone()), Some(&family.id), client, Some(&detail)).await?;
+            self.record(
+                AuditKind::ReuseDetected,
+                Some(family.user_id.clone()),
+                Some(&family.id),
+                client,
+                Some(&detail),
+            )
+            .await?;
         }
         Err(AuthError::SessionEnded(DeadReason::Reused))
     }
@@ -380,7 +401,12 @@ impl AuthService {
     }
 
     /// Revokes one of the caller's own sessions; [`AuthError::NotFound`] for anyone else's.
-    pub async fn revoke_session(&self, claims: &AccessClaims, session_id: &str, client: &ClientInfo) -> Result<(), AuthError> {
+    pub async fn revoke_session(
+        &self,
+        claims: &AccessClaims,
+        session_id: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let store = &self.inner.store;
         match store.family(session_id).await? {
             Some(family) if family.user_id == claims.sub => {
@@ -430,7 +456,14 @@ impl AuthService {
         Ok(self.inner.store.purge_expired(now, now - self.inner.settings.audit_retention_secs).await?)
     }
 
-    fn issue(&self, user: &User, family_id: &str, generation: u64, token_expires_at: UnixTime, now: UnixTime) -> Issued {
+    fn issue(
+        &self,
+        user: &User,
+        family_id: &str,
+        generation: u64,
+        token_expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Issued {
         let (access_token, claims) = self.inner.access.issue(&user.id, family_id, now);
         Issued {
             access_token,
@@ -466,7 +499,13 @@ impl AuthService {
     }
 }
 
-fn audit_event(kind: AuditKind, user_id: Option<String>, session_id: Option<&str>, client: &ClientInfo, detail: Option<&str>) -> AuditEvent {
+fn audit_event(
+    kind: AuditKind,
+    user_id: Option<String>,
+    session_id: Option<&str>,
+    client: &ClientInfo,
+    detail: Option<&str>,
+) -> AuditEvent {
     AuditEvent {
         kind,
         user_id,

@@ -65,7 +65,10 @@ fn browser_tokens(service: &AuthService, issued: &Issued) -> Response {
     response
 }
 
-async fn register(State(service): State<AuthService>, JsonBody(body): JsonBody<Credentials>) -> Result<Response, ApiError> {
+async fn register(
+    State(service): State<AuthService>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response, ApiError> {
     let user = service.register(&body.username, &body.password).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "user": user }))).into_response())
 }
@@ -79,7 +82,11 @@ async fn login(
     Ok(browser_tokens(&service, &issued))
 }
 
-async fn refresh(State(service): State<AuthService>, client: ClientInfo, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn refresh(
+    State(service): State<AuthService>,
+    client: ClientInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let cookies = cookies(&service);
     match service.refresh(cookies.refresh_token(&headers), &client).await {
         Ok(issued) => Ok(browser_tokens(&service, &issued)),
@@ -126,13 +133,21 @@ async fn token(
     Ok(Json(body).into_response())
 }
 
-async fn logout(State(service): State<AuthService>, client: ClientInfo, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn logout(
+    State(service): State<AuthService>,
+    client: ClientInfo,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let cookies = cookies(&service);
     service.logout(cookies.refresh_token(&headers), &client).await?;
     Ok(no_content_clearing(&cookies))
 }
 
-async fn logout_all(State(service): State<AuthService>, client: ClientInfo, user: AuthenticatedUser) -> Result<Response, ApiError> {
+async fn logout_all(
+    State(service): State<AuthService>,
+    client: ClientInfo,
+    user: AuthenticatedUser,
+) -> Result<Response, ApiError> {
     service.logout_all(&user.claims, &client).await?;
     Ok(no_content_clearing(&cookies(&service)))
 }
@@ -145,7 +160,10 @@ fn no_content_clearing(cookies: &Cookies) -> Response {
     response
 }
 
-async fn sessions(State(service): State<AuthService>, user: AuthenticatedUser) -> Result<Json<Vec<SessionView>>, ApiError> {
+async fn sessions(
+    State(service): State<AuthService>,
+    user: AuthenticatedUser,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
     Ok(Json(service.sessions(&user.claims).await?))
 }
 

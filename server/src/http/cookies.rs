@@ -59,7 +59,11 @@ impl Cookies {
         // other path until it expires; reading it would present a rotated token and revoke the
         // session as reused. Browsers list longer paths first (RFC 6265 §5.4), so ours is the
         // first when it lives at `/auth` and the last when it lives at `/`.
-        if self.refresh_path == ROOT_PATH { values.last() } else { values.next() }
+        if self.refresh_path == ROOT_PATH {
+            values.last()
+        } else {
+            values.next()
+        }
     }
 
     /// The access token from the request's `Cookie` headers (`None` unless the cookie is enabled).
@@ -178,7 +182,10 @@ mod tests {
         let cookies = Cookies::new(&settings(false, Some("example.com"), true));
         let set = cookies.issue(&issued(0, 900));
         assert!(lines(&set).iter().all(|line| line.contains("=; ") && line.contains("Max-Age=0")), "{set:?}");
-        assert_eq!(set[0].to_str().unwrap(), "reauth_refresh=; Path=/; Max-Age=0; SameSite=Strict; HttpOnly; Domain=example.com");
+        assert_eq!(
+            set[0].to_str().unwrap(),
+            "reauth_refresh=; Path=/; Max-Age=0; SameSite=Strict; HttpOnly; Domain=example.com"
+        );
         let expired_access = cookies.issue(&issued(86_400, 0));
         assert!(lines(&expired_access).iter().all(|line| !line.starts_with("reauth_access")), "{expired_access:?}");
     }
@@ -218,7 +225,10 @@ mod tests {
     fn a_stale_refresh_cookie_at_the_other_path_is_never_read() {
         // Browsers send the cookie with the longer path first.
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("reauth_refresh=at-auth-path; reauth_refresh=at-root-path"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("reauth_refresh=at-auth-path; reauth_refresh=at-root-path"),
+        );
         assert_eq!(Cookies::new(&settings(false, None, false)).refresh_token(&headers), Some("at-auth-path"));
         assert_eq!(Cookies::new(&settings(false, None, true)).refresh_token(&headers), Some("at-root-path"));
     }

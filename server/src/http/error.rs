@@ -96,7 +96,9 @@ impl From<AuthError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType("expected Content-Type: application/json"),
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("expected Content-Type: application/json")
+            }
             JsonRejection::BytesRejection(bytes) => bytes.into(),
             other => Self::InvalidRequest(other.body_text()),
         }
@@ -137,9 +139,12 @@ impl IntoResponse for ApiError {
                 &format!("grant_type {grant:?} is not supported; use password or refresh_token"),
                 "unsupported",
             ),
-            Self::InvalidCredentials { oauth: false } => {
-                body(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid username or password", "invalid_credentials")
-            }
+            Self::InvalidCredentials { oauth: false } => body(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "invalid username or password",
+                "invalid_credentials",
+            ),
             Self::InvalidCredentials { oauth: true } => {
                 body(StatusCode::BAD_REQUEST, "invalid_grant", "invalid username or password", "invalid_credentials")
             }
@@ -154,7 +159,9 @@ impl IntoResponse for ApiError {
             Self::MissingBearer => {
                 let mut response =
                     body(StatusCode::UNAUTHORIZED, "unauthorized", "an access token is required", "missing");
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="reauth""#));
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="reauth""#));
                 response
             }
             Self::InvalidBearer(reason) => {
@@ -172,9 +179,12 @@ impl IntoResponse for ApiError {
                 "this origin may not call this endpoint with credentials",
                 "origin",
             ),
-            Self::RegistrationClosed => {
-                body(StatusCode::FORBIDDEN, "registration_closed", "registration is disabled on this server", "disabled")
-            }
+            Self::RegistrationClosed => body(
+                StatusCode::FORBIDDEN,
+                "registration_closed",
+                "registration is disabled on this server",
+                "disabled",
+            ),
             Self::NotFound => body(StatusCode::NOT_FOUND, "not_found", "no such resource", "not_found"),
             Self::UsernameTaken => body(StatusCode::CONFLICT, "username_taken", "that username is taken", "conflict"),
             Self::PayloadTooLarge => {

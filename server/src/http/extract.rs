@@ -111,7 +111,17 @@ where
         let forwarded = service
             .settings()
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(str::trim).map(str::to_owned))
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")?
+                    .to_str()
+                    .ok()?
+                    .rsplit(',')
+                    .next()
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
             .flatten()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
         let peer = || parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
@@ -159,7 +169,9 @@ where
             .unwrap_or_default();
         let body = axum::body::Bytes::from_request(request, state).await?;
         let parsed = match content_type.as_str() {
-            "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(&body).map_err(|error| error.to_string()),
+            "application/x-www-form-urlencoded" => {
+                serde_urlencoded::from_bytes(&body).map_err(|error| error.to_string())
+            }
             "application/json" => serde_json::from_slice(&body).map_err(|error| error.to_string()),
             _ => {
                 return Err(ApiError::UnsupportedMediaType(

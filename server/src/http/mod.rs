@@ -135,7 +135,9 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        Json(serde_json::json!({ "error": "server_error", "error_description": "internal error", "reason": "internal" })),
+        Json(
+            serde_json::json!({ "error": "server_error", "error_description": "internal error", "reason": "internal" }),
+        ),
     )
         .into_response()
 }

@@ -78,7 +78,13 @@ pub fn server_url(variable: &'static str) -> Option<String> {
 }
 
 fn user(name: &str) -> User {
-    User { id: random_id(), username: name.into(), password_hash: "$argon2id$fake".into(), active: true, created_at: unix_now() }
+    User {
+        id: random_id(),
+        username: name.into(),
+        password_hash: "$argon2id$fake".into(),
+        active: true,
+        created_at: unix_now(),
+    }
 }
 
 fn family_for(user: &User, now: i64, token_ttl: i64, max_age: i64) -> NewFamily {
@@ -125,7 +131,10 @@ pub async fn advance_is_a_compare_and_swap(store: Arc<dyn TokenStore>) {
     let (_, family) = with_family(&store).await;
     let now = unix_now();
     let advanced = store.advance_family(&family.id, 0, now + 5, now + 100).await.unwrap().unwrap();
-    assert_eq!((advanced.generation, advanced.rotated_at, advanced.last_used_at, advanced.token_expires_at), (1, now + 5, now + 5, now + 100));
+    assert_eq!(
+        (advanced.generation, advanced.rotated_at, advanced.last_used_at, advanced.token_expires_at),
+        (1, now + 5, now + 5, now + 100)
+    );
     assert_eq!(store.advance_family(&family.id, 0, now + 6, now + 100).await.unwrap(), None, "stale generation");
     assert_eq!(store.family(&family.id).await.unwrap().unwrap().generation, 1);
     assert_eq!(store.advance_family(&family.id, 1, now + 7, now + 100).await.unwrap().unwrap().generation, 2);
@@ -212,7 +221,15 @@ pub async fn events_are_kept_per_user_newest_first(store: Arc<dyn TokenStore>) {
         };
         store.record_event(&event).await.unwrap();
     }
-    let anonymous = AuditEvent { kind: AuditKind::LoginFailed, user_id: None, session_id: None, at: now, client_ip: None, user_agent: None, detail: Some("unknown_user".into()) };
+    let anonymous = AuditEvent {
+        kind: AuditKind::LoginFailed,
+        user_id: None,
+        session_id: None,
+        at: now,
+        client_ip: None,
+        user_agent: None,
+        detail: Some("unknown_user".into()),
+    };
     store.record_event(&anonymous).await.unwrap();
     let events = store.recent_events(&owner.id, 2).await.unwrap();
     assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), [AuditKind::Logout, AuditKind::Refresh]);
@@ -245,7 +262,15 @@ pub async fn purge_removes_only_expired_state(store: Arc<dyn TokenStore>) {
     let now = unix_now();
     let expired = family_for(&owner, now - 100, 50, 86_400);
     store.create_family(&expired).await.unwrap();
-    let event = |at| AuditEvent { kind: AuditKind::Login, user_id: Some(owner.id.clone()), session_id: None, at, client_ip: None, user_agent: None, detail: None };
+    let event = |at| AuditEvent {
+        kind: AuditKind::Login,
+        user_id: Some(owner.id.clone()),
+        session_id: None,
+        at,
+        client_ip: None,
+        user_agent: None,
+        detail: None,
+    };
     store.record_event(&event(now - 1000)).await.unwrap();
     store.record_event(&event(now)).await.unwrap();
     assert_eq!(store.purge_expired(now, now - 500).await.unwrap(), 2);
@@ -309,8 +334,14 @@ pub async fn reuse_after_the_interval_revokes_the_family(store: Arc<dyn TokenSto
     let successor = service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await.unwrap();
     // Interval 0: the rotation's own second has to pass before the grace is over.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await), DeadReason::Reused);
-    assert_eq!(dead_reason(service.refresh(Some(&successor.refresh_token), &ClientInfo::default()).await), DeadReason::Reused);
+    assert_eq!(
+        dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Reused
+    );
+    assert_eq!(
+        dead_reason(service.refresh(Some(&successor.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Reused
+    );
     let family = store.family(&login.session_id).await.unwrap().unwrap();
     assert_eq!(family.revoked, Some(RevokeReason::Reused));
     let events = service.audit_events(&login.user.id, 10).await.unwrap();
@@ -322,20 +353,32 @@ pub async fn older_generation_is_reuse_even_within_interval(store: Arc<dyn Token
     let (_, login) = signed_in(&service).await;
     let first = service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await.unwrap();
     service.refresh(Some(&first.refresh_token), &ClientInfo::default()).await.unwrap();
-    assert_eq!(dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await), DeadReason::Reused);
+    assert_eq!(
+        dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Reused
+    );
 }
 
 pub async fn disabled_user_cannot_refresh(store: Arc<dyn TokenStore>) {
     let service = service(store.clone(), 10);
     let (name, login) = signed_in(&service).await;
     service.set_user_active(&name, false).await.unwrap();
-    assert_eq!(dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await), DeadReason::Inactive);
-    assert!(matches!(service.login(&name, "correct horse battery", &ClientInfo::default()).await, Err(AuthError::InvalidCredentials)));
+    assert_eq!(
+        dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Inactive
+    );
+    assert!(matches!(
+        service.login(&name, "correct horse battery", &ClientInfo::default()).await,
+        Err(AuthError::InvalidCredentials)
+    ));
     // Disabled in the store behind the service's back: the refresh path checks too.
     let (other, login) = signed_in(&service).await;
     let user = store.user_by_name(&other).await.unwrap().unwrap();
     store.set_user_active(&user.id, false).await.unwrap();
-    assert_eq!(dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await), DeadReason::Inactive);
+    assert_eq!(
+        dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Inactive
+    );
     assert_eq!(store.family(&login.session_id).await.unwrap().unwrap().revoked, Some(RevokeReason::Inactive));
 }
 
@@ -357,7 +400,10 @@ pub async fn logout_all_ends_every_session(store: Arc<dyn TokenStore>) {
     assert_eq!(service.sessions(&claims).await.unwrap().len(), 2);
     assert_eq!(service.logout_all(&claims, &ClientInfo::default()).await.unwrap(), 2);
     for issued in [first, second] {
-        assert_eq!(dead_reason(service.refresh(Some(&issued.refresh_token), &ClientInfo::default()).await), DeadReason::Revoked);
+        assert_eq!(
+            dead_reason(service.refresh(Some(&issued.refresh_token), &ClientInfo::default()).await),
+            DeadReason::Revoked
+        );
     }
     assert!(service.sessions(&claims).await.unwrap().is_empty());
 }
@@ -367,5 +413,8 @@ pub async fn expired_refresh_token_is_dead(store: Arc<dyn TokenStore>) {
     let service = AuthService::new(store, Keys::generate(), settings);
     let (_, login) = signed_in(&service).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await), DeadReason::Expired);
+    assert_eq!(
+        dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Expired
+    );
 }

@@ -28,11 +28,11 @@ mod time_limit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
-#[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use time_limit::TimeLimited;

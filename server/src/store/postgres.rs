@@ -83,7 +83,11 @@ impl PostgresStore {
 
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(StoreError::unavailable)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await.map_err(StoreError::unavailable)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::unavailable)?;
         sqlx::raw_sql("CREATE TABLE IF NOT EXISTS reauth_schema (version INTEGER NOT NULL)")
             .execute(&mut *tx)
             .await
@@ -121,7 +125,8 @@ async fn store_in_fresh_schema() -> Option<PostgresStore> {
     let url = crate::store::conformance::server_url("REAUTH_TEST_POSTGRES_URL")?;
     let schema = format!("test_{}", crate::tokens::random_id().replace(['-', '_'], "").to_ascii_lowercase());
     let admin = PgConnectOptions::from_str(&url).expect("REAUTH_TEST_POSTGRES_URL");
-    let mut connection: sqlx::PgConnection = sqlx::Connection::connect_with(&admin).await.expect("connect to REAUTH_TEST_POSTGRES_URL");
+    let mut connection: sqlx::PgConnection =
+        sqlx::Connection::connect_with(&admin).await.expect("connect to REAUTH_TEST_POSTGRES_URL");
     sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&mut connection).await.expect("create schema");
     let options = admin.options([("search_path", schema.as_str())]);
     Some(PostgresStore::connect(options).await.expect("open the test schema"))

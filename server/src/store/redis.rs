@@ -6,8 +6,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
-    UnixTime, User,
+    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than
@@ -64,7 +63,9 @@ return 1
 macro_rules! append_event_lua {
     ($events:literal) => {
         concat!(
-            "local events = KEYS[", $events, "]\n",
+            "local events = KEYS[",
+            $events,
+            "]\n",
             r#"local ms = tonumber(ARGV[1])
 local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
 if top[1] then
@@ -240,7 +241,14 @@ impl RedisStore {
         let mut removed = 0;
         for (key, end) in keys.iter().zip(ends) {
             if end.is_some_and(|end| end <= now) {
-                let deleted: u64 = self.scripts.purge_family.key(key).arg(now).invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+                let deleted: u64 = self
+                    .scripts
+                    .purge_family
+                    .key(key)
+                    .arg(now)
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(StoreError::unavailable)?;
                 removed += deleted;
             }
         }
@@ -324,7 +332,8 @@ fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<
     let mut fields = Fields { what: "audit event", map };
     let kind = fields.text("kind")?;
     Ok(AuditEvent {
-        kind: AuditKind::parse(&kind).ok_or(StoreError::unavailable(Malformed { what: "audit event", field: "kind" }))?,
+        kind: AuditKind::parse(&kind)
+            .ok_or(StoreError::unavailable(Malformed { what: "audit event", field: "kind" }))?,
         user_id: Some(user_id.to_owned()),
         session_id: fields.optional("session_id"),
         at: fields.number("at")?,
@@ -387,14 +396,16 @@ impl TokenStore for RedisStore {
         if let Err(error) = written {
             // Give the name back so a retry can succeed; if this fails too, the name stays taken
             // by a user that does not exist, which only blocks that name.
-            let _: Result<i64, _> = self.scripts.release_name.key(&name_key).arg(&user.id).invoke_async(&mut conn).await;
+            let _: Result<i64, _> =
+                self.scripts.release_name.key(&name_key).arg(&user.id).invoke_async(&mut conn).await;
             return Err(StoreError::unavailable(error));
         }
         Ok(())
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
-        let user_id: Option<String> = self.conn().get(self.name_key(username)).await.map_err(StoreError::unavailable)?;
+        let user_id: Option<String> =
+            self.conn().get(self.name_key(username)).await.map_err(StoreError::unavailable)?;
         match user_id {
             Some(user_id) => self.user_by_id(&user_id).await,
             None => Ok(None),
@@ -402,7 +413,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
-        let map: HashMap<String, String> = self.conn().hgetall(self.user_key(user_id)).await.map_err(StoreError::unavailable)?;
+        let map: HashMap<String, String> =
+            self.conn().hgetall(self.user_key(user_id)).await.map_err(StoreError::unavailable)?;
         user_from_hash(map)
     }
 
@@ -429,7 +441,14 @@ impl TokenStore for RedisStore {
             .del(&[user_key, self.user_families_key(user_id), self.user_events_key(user_id)])
             .await
             .map_err(StoreError::unavailable)?;
-        let _: i64 = self.scripts.release_name.key(self.name_key(&username)).arg(user_id).invoke_async(&mut conn).await.map_err(StoreError::unavailable)?;
+        let _: i64 = self
+            .scripts
+            .release_name
+            .key(self.name_key(&username))
+            .arg(user_id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::unavailable)?;
         let mut families = redis::pipe();
         for family_id in &family_ids {
             families.del(self.family_key(family_id)).ignore();
@@ -476,7 +495,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn family(&self, family_id: &str) -> StoreResult<Option<Family>> {
-        let map: HashMap<String, String> = self.conn().hgetall(self.family_key(family_id)).await.map_err(StoreError::unavailable)?;
+        let map: HashMap<String, String> =
+            self.conn().hgetall(self.family_key(family_id)).await.map_err(StoreError::unavailable)?;
         if map.is_empty() {
             return Ok(None);
         }
@@ -530,7 +550,8 @@ impl TokenStore for RedisStore {
         for family_id in &family_ids {
             read.hgetall(self.family_key(family_id));
         }
-        let maps: Vec<HashMap<String, String>> = read.query_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let maps: Vec<HashMap<String, String>> =
+            read.query_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
         let mut families = Vec::new();
         for (family_id, map) in family_ids.iter().zip(maps) {
             if map.is_empty() {
@@ -560,7 +581,8 @@ impl TokenStore for RedisStore {
         let mut invocation = self.scripts.user_recording_if_active.key(self.user_key(user_id));
         invocation.key(self.user_events_key(user_id));
         event_args(&mut invocation, event, EVENTS_PER_USER);
-        let user: HashMap<String, String> = invocation.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let user: HashMap<String, String> =
+            invocation.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
         user_from_hash(user)
     }
 

@@ -326,7 +326,8 @@ where
 {
     let kind = row.text("kind")?;
     Ok(AuditEvent {
-        kind: AuditKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown audit kind {kind:?}").into()))?,
+        kind: AuditKind::parse(&kind)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown audit kind {kind:?}").into()))?,
         user_id: row.optional_text("user_id")?,
         session_id: row.optional_text("session_id")?,
         at: row.integer("at")?,

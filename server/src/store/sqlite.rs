@@ -90,10 +90,8 @@ impl SqliteStore {
 
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(StoreError::unavailable)?;
-        let applied: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::unavailable)?;
+        let applied: i64 =
+            sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(StoreError::unavailable)?;
         for (version, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
             sqlx::raw_sql(migration).execute(&mut *tx).await.map_err(StoreError::unavailable)?;
             sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))

@@ -24,7 +24,9 @@ impl<S: TokenStore> TimeLimited<S> {
     }
 
     async fn bounded<T>(&self, call: impl Future<Output = StoreResult<T>> + Send) -> StoreResult<T> {
-        tokio::time::timeout(self.limit, call).await.unwrap_or_else(|_| Err(StoreError::unavailable(StoreTimeout(self.limit))))
+        tokio::time::timeout(self.limit, call)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::unavailable(StoreTimeout(self.limit))))
     }
 }
 

@@ -113,12 +113,17 @@ impl AccessTokenVerifier {
     }
 
     /// A verifier from one key of a reauth server's `/.well-known/jwks.json`.
-    pub fn from_jwk(jwk: &serde_json::Value, issuer: impl Into<String>, audience: impl Into<String>) -> Result<Self, InvalidJwk> {
+    pub fn from_jwk(
+        jwk: &serde_json::Value,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, InvalidJwk> {
         if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
             return Err(InvalidJwk);
         }
         let x = jwk["x"].as_str().ok_or(InvalidJwk)?;
-        let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(InvalidJwk)?;
+        let bytes: [u8; 32] =
+            URL_SAFE_NO_PAD.decode(x).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(InvalidJwk)?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| InvalidJwk)?;
         Ok(Self::new(key, issuer, audience))
     }
@@ -133,7 +138,9 @@ impl AccessTokenVerifier {
         };
         let header_json = decode_part(header_b64)?;
         let header: Header<'_> = serde_json::from_slice(&header_json).map_err(|_| AccessTokenError::Malformed)?;
-        let typ_ok = header.typ.is_some_and(|typ| typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"));
+        let typ_ok = header
+            .typ
+            .is_some_and(|typ| typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"));
         if header.alg != "EdDSA" || !typ_ok || header.crit.is_some() {
             return Err(AccessTokenError::Header);
         }
@@ -172,7 +179,8 @@ impl AccessTokenVerifier {
             jti: claims.jti,
             sid: claims.sid,
         })
-    }}
+    }
+}
 
 /// Issues access tokens, and verifies them like [`AccessTokenVerifier`].
 #[derive(Clone, Debug)]
@@ -316,11 +324,7 @@ mod tests {
         claims.sub = "admin".into();
         let forged = theirs.sign(&claims);
         let ours_header = ours.sign(&claims);
-        let spliced = format!(
-            "{}.{}",
-            ours_header.rsplit_once('.').unwrap().0,
-            forged.rsplit_once('.').unwrap().1
-        );
+        let spliced = format!("{}.{}", ours_header.rsplit_once('.').unwrap().0, forged.rsplit_once('.').unwrap().1);
         assert_eq!(ours.verify(&spliced, NOW), Err(AccessTokenError::Signature));
     }
 
@@ -345,7 +349,11 @@ mod tests {
             format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#),
             format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{kid}","crit":["exp"]}}"#),
         ] {
-            assert_eq!(tokens.verify(&forge(&header, &claims, &[0; 64]), NOW), Err(AccessTokenError::Header), "{header}");
+            assert_eq!(
+                tokens.verify(&forge(&header, &claims, &[0; 64]), NOW),
+                Err(AccessTokenError::Header),
+                "{header}"
+            );
         }
     }
 
@@ -368,7 +376,8 @@ mod tests {
         let verifier = AccessTokenVerifier::from_jwk(&jwk, "https://issuer.test", "reauth-test").unwrap();
         let (token, claims) = tokens.issue("u", "s", NOW);
         assert_eq!(verifier.verify(&token, NOW), Ok(claims));
-        let (foreign, _) = AccessTokens::new(Keys::generate(), "https://issuer.test", "reauth-test", 900).issue("u", "s", NOW);
+        let (foreign, _) =
+            AccessTokens::new(Keys::generate(), "https://issuer.test", "reauth-test", 900).issue("u", "s", NOW);
         assert_eq!(verifier.verify(&foreign, NOW), Err(AccessTokenError::UnknownKey));
         let strict = AccessTokenVerifier::from_jwk(&jwk, "https://issuer.test", "billing").unwrap();
         assert_eq!(strict.verify(&token, NOW), Err(AccessTokenError::WrongAudience));

@@ -43,9 +43,7 @@ pub enum RefreshTokenError {
 impl RefreshToken {
     /// Encodes the token string for `family_id` at `generation`.
     pub fn encode(keys: &Keys, family_id: &str, generation: u64) -> String {
-        let Ok(id) = URL_SAFE_NO_PAD.decode(family_id) else {
-            unreachable!("family ids are produced by random_id()")
-        };
+        let Ok(id) = URL_SAFE_NO_PAD.decode(family_id) else { unreachable!("family ids are produced by random_id()") };
         let mut bytes = Vec::with_capacity(PAYLOAD_LEN + MAC_LEN);
         bytes.extend_from_slice(&id);
         bytes.extend_from_slice(&generation.to_be_bytes());

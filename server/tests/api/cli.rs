@@ -38,7 +38,10 @@ async fn user_add_reads_the_password_from_stdin_and_disable_ends_sessions() {
 
     let disabled = user_command(&server, &["disable", "carol"], "");
     assert!(disabled.status.success(), "{}", String::from_utf8_lossy(&disabled.stderr));
-    assert_eq!(error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "inactive");
+    assert_eq!(
+        error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "inactive"
+    );
     let login = server.post_json("/auth/login", serde_json::json!({ "username": "carol", "password": PASSWORD })).await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
 
@@ -61,8 +64,15 @@ fn serve_help_documents_every_environment_variable() {
     let help = binary().args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&help.stdout);
     for variable in [
-        "REAUTH_BIND", "REAUTH_STORE", "REAUTH_SIGNING_KEY", "JWT_ACCESS_EXPIRES_IN", "JWT_REFRESH_EXPIRES_IN",
-        "REAUTH_SESSION_MAX_AGE", "REAUTH_REUSE_INTERVAL", "REAUTH_COOKIE_SECURE", "REAUTH_ALLOWED_ORIGINS",
+        "REAUTH_BIND",
+        "REAUTH_STORE",
+        "REAUTH_SIGNING_KEY",
+        "JWT_ACCESS_EXPIRES_IN",
+        "JWT_REFRESH_EXPIRES_IN",
+        "REAUTH_SESSION_MAX_AGE",
+        "REAUTH_REUSE_INTERVAL",
+        "REAUTH_COOKIE_SECURE",
+        "REAUTH_ALLOWED_ORIGINS",
         "REAUTH_ALLOW_REGISTRATION",
     ] {
         assert!(text.contains(variable), "{variable} missing from serve --help");
@@ -78,7 +88,12 @@ fn invalid_settings_fail_at_start_up_with_a_clear_message() {
         ("JWT_REFRESH_EXPIRES_IN", "0s", "longer than 0s"),
     ];
     for (variable, value, expected) in cases {
-        let output = binary().args(["serve", "--bind", "127.0.0.1:0"]).env("REAUTH_STORE", "memory://").env(variable, value).output().unwrap();
+        let output = binary()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("REAUTH_STORE", "memory://")
+            .env(variable, value)
+            .output()
+            .unwrap();
         assert!(!output.status.success(), "{variable}={value} was accepted");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{variable}={value}: {stderr}");

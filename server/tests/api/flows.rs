@@ -56,7 +56,10 @@ async fn the_access_token_opens_the_protected_route_and_verifies_with_the_jwks()
 
     let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
     // Verify the token's signature with nothing but the published key, as another service would.
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
@@ -64,11 +67,16 @@ async fn the_access_token_opens_the_protected_route_and_verifies_with_the_jwks()
     let public: [u8; 32] = URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap().try_into().unwrap();
     let (signing_input, signature) = session.access_token.rsplit_once('.').unwrap();
     let signature: [u8; 64] = URL_SAFE_NO_PAD.decode(signature).unwrap().try_into().unwrap();
-    VerifyingKey::from_bytes(&public).unwrap().verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature)).unwrap();
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signing_input.split('.').next().unwrap()).unwrap()).unwrap();
+    VerifyingKey::from_bytes(&public)
+        .unwrap()
+        .verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature))
+        .unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signing_input.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["kid"], key["kid"]);
     assert_eq!(header["typ"], "at+jwt");
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signing_input.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(signing_input.split('.').nth(1).unwrap()).unwrap()).unwrap();
     for claim in ["sub", "sid", "iat", "exp", "iss", "aud", "jti"] {
         assert!(claims.get(claim).is_some(), "claim {claim} missing: {claims}");
     }
@@ -83,12 +91,23 @@ async fn sessions_list_devices_and_one_can_be_revoked() {
     assert_eq!(sessions.len(), 2);
     let current: Vec<bool> = sessions.iter().map(|s| s["current"].as_bool().unwrap()).collect();
     assert_eq!(current.iter().filter(|c| **c).count(), 1);
-    assert!(sessions.iter().all(|s| s["user_agent"] == "reauth-tests" && s["created_at"].is_i64() && s["last_used_at"].is_i64()));
+    assert!(sessions
+        .iter()
+        .all(|s| s["user_agent"] == "reauth-tests" && s["created_at"].is_i64() && s["last_used_at"].is_i64()));
     let phone_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
 
-    let revoked = server.http.delete(server.url(&format!("/auth/sessions/{phone_id}"))).bearer_auth(&laptop.access_token).send().await.unwrap();
+    let revoked = server
+        .http
+        .delete(server.url(&format!("/auth/sessions/{phone_id}")))
+        .bearer_auth(&laptop.access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
-    assert_eq!(error_reason(server.refresh(&phone.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "revoked");
+    assert_eq!(
+        error_reason(server.refresh(&phone.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "revoked"
+    );
     assert_eq!(server.refresh(&laptop.refresh_token).await.status(), StatusCode::OK);
 }
 
@@ -97,12 +116,20 @@ async fn nobody_can_revoke_or_see_another_users_session() {
     let server = TestServer::start().await;
     let alice = server.signed_in("alice").await;
     let mallory = server.signed_in("mallory").await;
-    let alice_sessions: Vec<Value> = server.get_bearer("/auth/sessions", &alice.access_token).await.json().await.unwrap();
+    let alice_sessions: Vec<Value> =
+        server.get_bearer("/auth/sessions", &alice.access_token).await.json().await.unwrap();
     let alice_sid = alice_sessions[0]["id"].as_str().unwrap();
-    let attempt = server.http.delete(server.url(&format!("/auth/sessions/{alice_sid}"))).bearer_auth(&mallory.access_token).send().await.unwrap();
+    let attempt = server
+        .http
+        .delete(server.url(&format!("/auth/sessions/{alice_sid}")))
+        .bearer_auth(&mallory.access_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_reason(attempt, StatusCode::NOT_FOUND, "not_found").await, "not_found");
     assert_eq!(server.refresh(&alice.refresh_token).await.status(), StatusCode::OK);
-    let mallory_sessions: Vec<Value> = server.get_bearer("/auth/sessions", &mallory.access_token).await.json().await.unwrap();
+    let mallory_sessions: Vec<Value> =
+        server.get_bearer("/auth/sessions", &mallory.access_token).await.json().await.unwrap();
     assert!(mallory_sessions.iter().all(|s| s["id"] != alice_sid));
 }
 
@@ -123,7 +150,10 @@ async fn logout_revokes_the_family_and_clears_both_cookies() {
         let line = set_cookie_line(response.headers(), name).unwrap();
         assert!(line.starts_with(&format!("{name}=;")) && line.contains("Max-Age=0"), "{line}");
     }
-    assert_eq!(error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "revoked");
+    assert_eq!(
+        error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "revoked"
+    );
     // Logging out again, or without a cookie, is harmless.
     assert_eq!(server.http.post(server.url("/auth/logout")).send().await.unwrap().status(), StatusCode::NO_CONTENT);
 }
@@ -134,10 +164,14 @@ async fn logout_all_revokes_every_device() {
     let first = server.signed_in("alice").await;
     let second = server.login("alice").await;
     let bystander = server.signed_in("bob").await;
-    let response = server.http.post(server.url("/auth/logout-all")).bearer_auth(&first.access_token).send().await.unwrap();
+    let response =
+        server.http.post(server.url("/auth/logout-all")).bearer_auth(&first.access_token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for session in [&first, &second] {
-        assert_eq!(error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "revoked");
+        assert_eq!(
+            error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+            "revoked"
+        );
     }
     assert_eq!(server.refresh(&bystander.refresh_token).await.status(), StatusCode::OK);
 }
@@ -153,7 +187,8 @@ async fn the_audit_log_records_each_kind_of_event() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(server.refresh(&stolen.refresh_token).await.status(), StatusCode::UNAUTHORIZED);
     let other = server.login("alice").await;
-    let logout = server.http.post(server.url("/auth/logout-all")).bearer_auth(&other.access_token).send().await.unwrap();
+    let logout =
+        server.http.post(server.url("/auth/logout-all")).bearer_auth(&other.access_token).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
 
     let events: Vec<Value> = server.get_bearer("/auth/audit", &rotated.access_token).await.json().await.unwrap();
@@ -171,7 +206,11 @@ async fn a_restart_keeps_users_sessions_and_the_signing_key() {
     let mut server = TestServer::start().await;
     let session = server.signed_in("alice").await;
     server.restart().await;
-    assert_eq!(server.get_bearer("/api/me", &session.access_token).await.status(), StatusCode::OK, "same key after restart");
+    assert_eq!(
+        server.get_bearer("/api/me", &session.access_token).await.status(),
+        StatusCode::OK,
+        "same key after restart"
+    );
     let refreshed = server.refresh(&session.refresh_token).await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let refreshed = Session::from_response(refreshed).await;

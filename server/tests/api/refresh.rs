@@ -56,7 +56,10 @@ async fn reuse_after_the_interval_revokes_the_whole_family_and_clears_cookies() 
     }
     assert_eq!(error_reason(replay, StatusCode::UNAUTHORIZED, "invalid_grant").await, "reused");
     // The legitimate holder's newer token died with the family.
-    assert_eq!(error_reason(server.refresh(&legitimate.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "reused");
+    assert_eq!(
+        error_reason(server.refresh(&legitimate.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "reused"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +68,9 @@ async fn twenty_simultaneous_refreshes_of_one_token_all_succeed_with_one_family(
     let session = server.signed_in("alice").await;
     let requests = (0..20).map(|_| {
         let (http, url, token) = (server.http.clone(), server.url("/auth/refresh"), session.refresh_token.clone());
-        tokio::spawn(async move { http.post(url).header("cookie", format!("reauth_refresh={token}")).send().await.unwrap() })
+        tokio::spawn(
+            async move { http.post(url).header("cookie", format!("reauth_refresh={token}")).send().await.unwrap() },
+        )
     });
     let mut successors = Vec::new();
     for request in requests {
@@ -76,7 +81,8 @@ async fn twenty_simultaneous_refreshes_of_one_token_all_succeed_with_one_family(
     successors.dedup();
     assert_eq!(successors.len(), 1, "every racer got the same successor");
     let next = Session::from_response(server.refresh(&successors[0]).await).await;
-    let sessions: Vec<serde_json::Value> = server.get_bearer("/auth/sessions", &next.access_token).await.json().await.unwrap();
+    let sessions: Vec<serde_json::Value> =
+        server.get_bearer("/auth/sessions", &next.access_token).await.json().await.unwrap();
     assert_eq!(sessions.len(), 1, "one family left");
 }
 
@@ -86,11 +92,17 @@ async fn a_dead_session_names_its_reason() {
     let missing = server.http.post(server.url("/auth/refresh")).send().await.unwrap();
     assert!(set_cookie_line(missing.headers(), "reauth_refresh").unwrap().contains("Max-Age=0"));
     assert_eq!(error_reason(missing, StatusCode::UNAUTHORIZED, "invalid_grant").await, "missing");
-    assert_eq!(error_reason(server.refresh("rt1.forged").await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "invalid");
+    assert_eq!(
+        error_reason(server.refresh("rt1.forged").await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "invalid"
+    );
 
     let session = server.signed_in("alice").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "expired");
+    assert_eq!(
+        error_reason(server.refresh(&session.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "expired"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +115,10 @@ async fn a_session_never_outlives_its_max_age() {
     assert!(max_age <= 2, "cookie capped by the session's end: {line}");
     let next = Session::from_response(response).await;
     tokio::time::sleep(Duration::from_millis(2600)).await;
-    assert_eq!(error_reason(server.refresh(&next.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await, "expired");
+    assert_eq!(
+        error_reason(server.refresh(&next.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "expired"
+    );
 }
 
 #[tokio::test]

@@ -140,9 +140,16 @@ async fn store_outage_under_load(kind: Store, fault: Fault) {
     let (tally, tokens) = load.finish().await;
 
     assert!(tally.unexpected.is_empty(), "{fault:?}: answers other than 200 and 503: {:?}", tally.unexpected);
-    assert!(tally.malformed_unavailable.is_empty(), "{fault:?}: 503s without Retry-After: {:?}", tally.malformed_unavailable);
+    assert!(
+        tally.malformed_unavailable.is_empty(),
+        "{fault:?}: 503s without Retry-After: {:?}",
+        tally.malformed_unavailable
+    );
     assert!(tally.unavailable > 0, "{fault:?}: no refresh fell into the gap ({} refreshed)", tally.refreshed);
-    assert!(recovered, "{fault:?}: the instances did not serve every session within {RECOVERY_LIMIT:?} of the store's return");
+    assert!(
+        recovered,
+        "{fault:?}: the instances did not serve every session within {RECOVERY_LIMIT:?} of the store's return"
+    );
 
     // An instance killed and started again serves every session as before.
     a.restart().await;

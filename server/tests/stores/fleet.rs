@@ -36,7 +36,8 @@ pub fn required_env(variable: &str) -> Option<String> {
     let value = std::env::var(variable).ok().filter(|value| !value.is_empty());
     if value.is_none() {
         // Straight to stderr: the harness captures `eprintln!` of passing tests.
-        let notice = format!("\nSKIPPED: {variable} not set: run scripts/test-stores.sh to test against a real server\n");
+        let notice =
+            format!("\nSKIPPED: {variable} not set: run scripts/test-stores.sh to test against a real server\n");
         let _ = std::io::Write::write_all(&mut std::io::stderr(), notice.as_bytes());
     }
     value
@@ -122,8 +123,16 @@ async fn spawn(store_url: &str, key: &Path, extra: &[String]) -> (Child, String)
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).map(|_| line)
     });
-    let line = tokio::time::timeout(Duration::from_secs(30), first_line).await.expect("the server printed its address").unwrap().unwrap();
-    let base = line.trim().strip_prefix("reauth-server listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+    let line = tokio::time::timeout(Duration::from_secs(30), first_line)
+        .await
+        .expect("the server printed its address")
+        .unwrap()
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("reauth-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
     (child, base)
 }
 
@@ -144,12 +153,22 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 pub async fn register(http: &reqwest::Client, instance: &Instance, username: &str) {
-    let response = http.post(instance.url("/auth/register")).json(&json!({ "username": username, "password": PASSWORD })).send().await.unwrap();
+    let response = http
+        .post(instance.url("/auth/register"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED, "register {username}");
 }
 
 pub async fn login(http: &reqwest::Client, instance: &Instance, username: &str) -> Session {
-    let response = http.post(instance.url("/auth/login")).json(&json!({ "username": username, "password": PASSWORD })).send().await.unwrap();
+    let response = http
+        .post(instance.url("/auth/login"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "login {username}");
     session_from(response).await.unwrap()
 }

@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::fleet::{binary, dead_reason, http, login, refresh, register, session_from, unique_name, Instance, SharedKey, Store};
+use crate::fleet::{
+    binary, dead_reason, http, login, refresh, register, session_from, unique_name, Instance, SharedKey, Store,
+};
 
 /// Two instances on the shared server of `store`, reading one key file (docs/DEPLOYMENT.md).
 async fn pair(store: Store, extra: &[&str]) -> Option<(SharedKey, Instance, Instance)> {
@@ -24,12 +26,25 @@ async fn a_session_created_on_one_refreshes_on_the_other(store: Store) {
     let me = http.get(b.url("/api/me")).bearer_auth(&on_a.access_token).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK, "B accepts A's access token");
     let jwks = |instance: &Instance| http.get(instance.url("/.well-known/jwks.json")).send();
-    let (jwks_a, jwks_b): (Value, Value) = (jwks(&a).await.unwrap().json().await.unwrap(), jwks(&b).await.unwrap().json().await.unwrap());
+    let (jwks_a, jwks_b): (Value, Value) =
+        (jwks(&a).await.unwrap().json().await.unwrap(), jwks(&b).await.unwrap().json().await.unwrap());
     assert_eq!(jwks_a, jwks_b, "one key set for services that verify access tokens");
 
-    let on_b = session_from(refresh(&http, &b.base, &on_a.refresh_token).await.unwrap()).await.expect("B refreshes A's session");
-    let back_on_a = session_from(refresh(&http, &a.base, &on_b.refresh_token).await.unwrap()).await.expect("and A refreshes B's successor");
-    let sessions: Vec<Value> = http.get(a.url("/auth/sessions")).bearer_auth(&back_on_a.access_token).send().await.unwrap().json().await.unwrap();
+    let on_b = session_from(refresh(&http, &b.base, &on_a.refresh_token).await.unwrap())
+        .await
+        .expect("B refreshes A's session");
+    let back_on_a = session_from(refresh(&http, &a.base, &on_b.refresh_token).await.unwrap())
+        .await
+        .expect("and A refreshes B's successor");
+    let sessions: Vec<Value> = http
+        .get(a.url("/auth/sessions"))
+        .bearer_auth(&back_on_a.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(sessions.len(), 1, "one session throughout: {sessions:?}");
 }
 
@@ -55,7 +70,15 @@ async fn simultaneous_refreshes_over_both_instances_all_succeed(store: Store) {
     }
     let tokens: std::collections::BTreeSet<&str> = successors.iter().map(|s| s.refresh_token.as_str()).collect();
     assert_eq!(tokens.len(), 1, "all twenty got the same successor: no fork");
-    let sessions: Vec<Value> = http.get(b.url("/auth/sessions")).bearer_auth(&successors[0].access_token).send().await.unwrap().json().await.unwrap();
+    let sessions: Vec<Value> = http
+        .get(b.url("/auth/sessions"))
+        .bearer_auth(&successors[0].access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(sessions.len(), 1, "one family left: {sessions:?}");
     let next = refresh(&http, &b.base, &successors[0].refresh_token).await.unwrap();
     assert_eq!(next.status(), StatusCode::OK, "and it keeps working");
@@ -73,7 +96,11 @@ async fn reuse_detected_on_either_instance_revokes_everywhere(store: Store) {
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         assert_eq!(dead_reason(refresh(&http, &detects.base, &stolen.refresh_token).await.unwrap()).await, "reused");
         for instance in [&a, &b] {
-            assert_eq!(dead_reason(refresh(&http, &instance.base, &current.refresh_token).await.unwrap()).await, "reused", "revoked everywhere");
+            assert_eq!(
+                dead_reason(refresh(&http, &instance.base, &current.refresh_token).await.unwrap()).await,
+                "reused",
+                "revoked everywhere"
+            );
         }
     }
 }

@@ -51,7 +51,9 @@ impl PrivateStore {
                     child.wait().unwrap();
                 }
             }
-            Store::Postgres => run(as_postgres(&pg_bin("pg_ctl")).arg("-D").arg(self.pg_data()).args(["-m", "fast", "-w", "stop"])),
+            Store::Postgres => {
+                run(as_postgres(&pg_bin("pg_ctl")).arg("-D").arg(self.pg_data()).args(["-m", "fast", "-w", "stop"]))
+            }
         }
         self.running = false;
     }
@@ -78,7 +80,16 @@ impl PrivateStore {
                 let server = required_env("REAUTH_TEST_REDIS_SERVER").expect("REAUTH_TEST_REDIS_SERVER");
                 // An append-only file, so that a stop loses nothing that was acknowledged.
                 let child = Command::new(server)
-                    .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+                    .args([
+                        "--port",
+                        &self.port.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "yes",
+                    ])
                     .arg("--dir")
                     .arg(&self.dir)
                     .stdout(Stdio::null())
@@ -89,7 +100,12 @@ impl PrivateStore {
             Store::Postgres => {
                 let options = format!("-c listen_addresses=127.0.0.1 -p {} -k {}", self.port, self.dir.display());
                 let log = self.dir.join("postgres.log");
-                run(as_postgres(&pg_bin("pg_ctl")).arg("-D").arg(self.pg_data()).arg("-l").arg(log).args(["-w", "-o", &options, "start"]));
+                run(as_postgres(&pg_bin("pg_ctl"))
+                    .arg("-D")
+                    .arg(self.pg_data())
+                    .arg("-l")
+                    .arg(log)
+                    .args(["-w", "-o", &options, "start"]));
             }
         }
         self.running = true;
@@ -128,7 +144,11 @@ impl Drop for PrivateStore {
                 }
             }
             Store::Postgres if self.running => {
-                let _ = as_postgres(&pg_bin("pg_ctl")).arg("-D").arg(self.pg_data()).args(["-m", "immediate", "-w", "stop"]).output();
+                let _ = as_postgres(&pg_bin("pg_ctl"))
+                    .arg("-D")
+                    .arg(self.pg_data())
+                    .args(["-m", "immediate", "-w", "stop"])
+                    .output();
             }
             Store::Postgres => {}
         }
