@@ -248,7 +248,7 @@ pub async fn the_refresh_event_is_written_only_for_an_active_user(store: Arc<dyn
         detail: None,
     };
     assert_eq!(store.user_recording_if_active(&owner.id, &event).await.unwrap(), Some(owner.clone()));
-    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap(), [event.clone()]);
+    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap(), std::slice::from_ref(&event));
 
     store.set_user_active(&owner.id, false).await.unwrap();
     let inactive = store.user_recording_if_active(&owner.id, &event).await.unwrap().unwrap();
