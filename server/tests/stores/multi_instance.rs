@@ -16,6 +16,11 @@ async fn pair(store: Store, extra: &[&str]) -> Option<(SharedKey, Instance, Inst
     Some((key, first, second))
 }
 
+/// `GET /auth/sessions` on `instance`: the caller's live sessions.
+async fn live_sessions(http: &reqwest::Client, instance: &Instance, access_token: &str) -> Vec<Value> {
+    http.get(instance.url("/auth/sessions")).bearer_auth(access_token).send().await.unwrap().json().await.unwrap()
+}
+
 async fn a_session_created_on_one_refreshes_on_the_other(store: Store) {
     let Some((_key, a, b)) = pair(store, &[]).await else { return };
     let http = http();
@@ -36,15 +41,7 @@ async fn a_session_created_on_one_refreshes_on_the_other(store: Store) {
     let back_on_a = session_from(refresh(&http, &a.base, &on_b.refresh_token).await.unwrap())
         .await
         .expect("and A refreshes B's successor");
-    let sessions: Vec<Value> = http
-        .get(a.url("/auth/sessions"))
-        .bearer_auth(&back_on_a.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = live_sessions(&http, &a, &back_on_a.access_token).await;
     assert_eq!(sessions.len(), 1, "one session throughout: {sessions:?}");
 }
 
@@ -70,15 +67,7 @@ async fn simultaneous_refreshes_over_both_instances_all_succeed(store: Store) {
     }
     let tokens: std::collections::BTreeSet<&str> = successors.iter().map(|s| s.refresh_token.as_str()).collect();
     assert_eq!(tokens.len(), 1, "all twenty got the same successor: no fork");
-    let sessions: Vec<Value> = http
-        .get(b.url("/auth/sessions"))
-        .bearer_auth(&successors[0].access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = live_sessions(&http, &b, &successors[0].access_token).await;
     assert_eq!(sessions.len(), 1, "one family left: {sessions:?}");
     let next = refresh(&http, &b.base, &successors[0].refresh_token).await.unwrap();
     assert_eq!(next.status(), StatusCode::OK, "and it keeps working");
