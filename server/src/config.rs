@@ -94,6 +94,10 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// How long audit events are kept, in seconds.
     pub audit_retention_secs: i64,
+    /// Clock difference allowed on `exp`, `nbf` and `iat` of access tokens, in seconds.
+    pub clock_leeway_secs: i64,
+    /// How often a running server rereads the key set from the store, in seconds.
+    pub key_refresh_interval_secs: i64,
 }
 
 impl Default for Settings {
@@ -111,6 +115,8 @@ impl Default for Settings {
             trust_forwarded_for: false,
             login_limits: LoginLimits { per_username: 5, per_address: 50, window_secs: 15 * 60 },
             audit_retention_secs: 90 * 86_400,
+            clock_leeway_secs: crate::tokens::DEFAULT_CLOCK_LEEWAY_SECS,
+            key_refresh_interval_secs: 10,
         }
     }
 }
@@ -181,6 +187,14 @@ pub struct ServeArgs {
     /// How long audit events are kept.
     #[arg(long, env = "REAUTH_AUDIT_RETENTION", default_value = "90d")]
     pub audit_retention: Lifetime,
+    /// Clock difference allowed when checking `exp`, `nbf` and `iat` of access tokens; an `iat`
+    /// further in the future is refused.
+    #[arg(long, env = "REAUTH_CLOCK_LEEWAY", default_value = "5s")]
+    pub clock_leeway: Lifetime,
+    /// How often the key set is reread from the store, so that `reauth-server keys rotate` reaches
+    /// running instances without a restart.
+    #[arg(long, env = "REAUTH_KEY_REFRESH_INTERVAL", default_value = "10s")]
+    pub key_refresh_interval: Lifetime,
     /// Directory served at `/` (the demo page); nothing is served there when unset.
     #[arg(long, env = "REAUTH_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
@@ -233,6 +247,8 @@ impl ServeArgs {
                 window_secs: positive("REAUTH_LOGIN_WINDOW", self.login_window)?,
             },
             audit_retention_secs: positive("REAUTH_AUDIT_RETENTION", self.audit_retention)?,
+            clock_leeway_secs: self.clock_leeway.secs(),
+            key_refresh_interval_secs: positive("REAUTH_KEY_REFRESH_INTERVAL", self.key_refresh_interval)?,
         })
     }
 }

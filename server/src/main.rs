@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 
 /// Lives beside the library's modules but belongs to the binary alone.
 mod bench;
-use reauth_server::config::ServeArgs;
+use reauth_server::config::{Lifetime, ServeArgs};
 use reauth_server::server::{self, RunningServer};
+use reauth_server::service::unix_now;
+use reauth_server::store::KeyKind;
 use reauth_server::AuthService;
 
 #[derive(Parser)]
@@ -33,6 +35,12 @@ enum Command {
     Keygen {
         /// Where to write the PKCS#8 PEM Ed25519 private key (mode 0600).
         file: std::path::PathBuf,
+    },
+    /// Rotate and list the key set (access-token signing keys, refresh-token MAC secrets), with
+    /// the same settings as `serve`; running instances pick changes up without a restart.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Manage users.
     User {
@@ -68,6 +76,30 @@ enum UserCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a key that is published at once and signs after `--activate-in`; prints its id (the
+    /// `kid` of a signing key) on standard output.
+    Rotate {
+        /// Rotate the refresh-token MAC secret instead of the access-token signing key.
+        #[arg(long)]
+        refresh_secret: bool,
+        /// How long the new key is published before it signs: longer than every verifier's key
+        /// refresh (REAUTH_KEY_REFRESH_INTERVAL of every instance, JWKS caches of other services).
+        /// `0s` after a key leaked (instances that have not reread the set yet refuse the new key's
+        /// tokens until they do).
+        #[arg(long, default_value = "10m")]
+        activate_in: Lifetime,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
+    /// Show every key with its state: next, current, retired (still accepted) or expired.
+    List {
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
+}
+
 fn init_tracing() {
     let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
         .ok()
@@ -90,6 +122,7 @@ async fn main() -> ExitCode {
         Command::Keygen { file } => reauth_server::Keys::load_or_create(&file)
             .map(|keys| println!("signing key {} in {}", keys.kid(), file.display()))
             .map_err(|error| error.to_string()),
+        Command::Keys { command } => keys(command).await,
         Command::User { command, store } => user(command, &store).await,
     };
     match result {
@@ -110,6 +143,31 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     println!("reauth-server listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, store = running.service.store().backend(), "listening");
     running.wait().await.map_err(|error| error.to_string())
+}
+
+async fn keys(command: KeysCommand) -> Result<(), String> {
+    let (KeysCommand::Rotate { serve, .. } | KeysCommand::List { serve }) = &command;
+    let service = server::build_service(serve).await.map_err(|error| error.to_string())?;
+    match command {
+        KeysCommand::Rotate { refresh_secret, activate_in, .. } => {
+            let kind = if refresh_secret { KeyKind::Refresh } else { KeyKind::Signing };
+            let id = service.rotate_key(kind, activate_in.secs()).await.map_err(|error| error.to_string())?;
+            eprintln!("added {} key {id}; it signs in {}s", kind.as_str(), activate_in.secs());
+            println!("{id}");
+        }
+        KeysCommand::List { .. } => {
+            let now = unix_now();
+            for key in service.describe_keys(now) {
+                let since = match key.active_at {
+                    None => "configured key (REAUTH_SIGNING_KEY)".to_owned(),
+                    Some(at) if at > now => format!("signs at {at} (in {}s)", at - now),
+                    Some(at) => format!("signing from {at} ({}s ago)", now - at),
+                };
+                println!("{:<8} {:<8} {:<44} {since}", key.kind.as_str(), key.state.as_str(), key.id);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn user(command: UserCommand, store_url: &str) -> Result<(), String> {

@@ -41,6 +41,9 @@ pub enum StartError {
     /// The signing key could not be read or created.
     #[error(transparent)]
     Key(#[from] crate::tokens::KeyError),
+    /// The key set in the store could not be read or opened.
+    #[error("cannot read the key set: {0}")]
+    KeySet(#[from] crate::tokens::KeySetError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -94,7 +97,16 @@ pub fn is_shared_store(url: &str) -> bool {
 pub fn resolve_keys(signing_key: Option<&Path>, sqlite_path: Option<&Path>) -> Result<Keys, StartError> {
     Ok(match (signing_key, sqlite_path) {
         (Some(path), _) => Keys::load(path)?,
-        (None, Some(db)) => Keys::load_or_create(&db.with_file_name("reauth-signing-key.pem"))?,
+        (None, Some(db)) => {
+            let path = db.with_file_name("reauth-signing-key.pem");
+            // Convenient for a first run, not for production: see docs/SECURITY.md, "Where keys live".
+            tracing::warn!(
+                path = %path.display(),
+                "no REAUTH_SIGNING_KEY: using a key file beside the database, so a copy of the data directory \
+                 can mint tokens; set REAUTH_SIGNING_KEY to a file kept outside it"
+            );
+            Keys::load_or_create(&path)?
+        }
         (None, None) => {
             tracing::warn!("no REAUTH_SIGNING_KEY and no SQLite file: using an ephemeral signing key");
             Keys::generate()
@@ -115,7 +127,26 @@ pub async fn build_service(args: &ServeArgs) -> Result<AuthService, StartError> 
     }
     let (store, sqlite_path) = open_store(&args.store).await?;
     let keys = resolve_keys(args.signing_key.as_deref(), sqlite_path.as_deref())?;
-    Ok(AuthService::new(store, keys, settings))
+    let service = AuthService::new(store, keys, settings);
+    service.reload_keys().await?;
+    Ok(service)
+}
+
+/// Rereads the key set from the store every `REAUTH_KEY_REFRESH_INTERVAL`, so that a key added by
+/// `reauth-server keys rotate` (on this machine or any other sharing the store) is published and
+/// then signs without a restart. A failed read keeps the keys in force and is retried.
+pub fn spawn_key_refresh(service: AuthService) -> JoinHandle<()> {
+    let every = Duration::from_secs(service.settings().key_refresh_interval_secs.max(1) as u64);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(error) = service.reload_keys().await {
+                tracing::warn!(%error, "rereading the key set failed; keeping the keys in force");
+            }
+        }
+    })
 }
 
 /// Removes expired state now and then every ten minutes; failures are logged and retried later.
@@ -140,6 +171,7 @@ pub struct RunningServer {
     pub service: AuthService,
     serve: JoinHandle<std::io::Result<()>>,
     purge: JoinHandle<()>,
+    key_refresh: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -165,13 +197,15 @@ impl RunningServer {
                 .await
         });
         let purge = spawn_purge(service.clone());
-        Ok(Self { addr, service, serve, purge })
+        let key_refresh = spawn_key_refresh(service.clone());
+        Ok(Self { addr, service, serve, purge, key_refresh })
     }
 
     /// Waits until the server stops (its shutdown future resolved, or it failed).
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.serve.await.unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)));
         self.purge.abort();
+        self.key_refresh.abort();
         result
     }
 
@@ -179,5 +213,6 @@ impl RunningServer {
     pub fn abort(self) {
         self.serve.abort();
         self.purge.abort();
+        self.key_refresh.abort();
     }
 }

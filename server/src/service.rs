@@ -8,8 +8,13 @@ use serde::Serialize;
 use crate::config::Settings;
 use crate::password::{self, check_password, check_username, normalize_username};
 use crate::rate_limit::LoginLimiter;
-use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
-use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
+use crate::store::{
+    AuditEvent, AuditKind, Family, KeyKind, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User,
+};
+use crate::tokens::{
+    random_id, AccessClaims, AccessTokenError, AccessTokens, KeyDescription, KeySet, KeySetError, Keys, RefreshToken,
+    RefreshTokenError,
+};
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> UnixTime {
@@ -165,6 +170,8 @@ pub struct AuthService {
 
 struct Inner {
     store: Arc<dyn TokenStore>,
+    /// The configured key: root of the key set, and the key the stored keys are sealed under.
+    root: Keys,
     access: AccessTokens,
     settings: Settings,
     limiter: LoginLimiter,
@@ -173,11 +180,57 @@ struct Inner {
 }
 
 impl AuthService {
-    /// A service over `store`, signing with `keys`.
+    /// A service over `store`, signing with `keys` (the configured key) until
+    /// [`reload_keys`](Self::reload_keys) reads the rotated key set from the store.
     pub fn new(store: Arc<dyn TokenStore>, keys: Keys, settings: Settings) -> Self {
-        let access = AccessTokens::new(keys, &settings.issuer, &settings.audience, settings.access_ttl_secs);
+        let access = AccessTokens::new(keys.clone(), &settings.issuer, &settings.audience, settings.access_ttl_secs)
+            .with_leeway(settings.clock_leeway_secs);
         let limiter = LoginLimiter::new(settings.login_limits.clone());
-        Self { inner: Arc::new(Inner { store, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+        Self { inner: Arc::new(Inner { store, root: keys, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+    }
+
+    /// Reads the key set from the store and puts it in force (at start-up, then every
+    /// `REAUTH_KEY_REFRESH_INTERVAL`, see [`crate::server::spawn_key_refresh`]). On an error the
+    /// keys in force stay as they were.
+    pub async fn reload_keys(&self) -> Result<(), KeySetError> {
+        let Some(key_store) = self.inner.store.key_store() else { return Ok(()) };
+        let stored = key_store.keys_sealed_by(self.inner.root.kid()).await?;
+        let set = KeySet::open(&self.inner.root, &stored)?;
+        let now = unix_now();
+        let (before, after) = (self.inner.access.current_kid(now), set.signing_at(now).kid.clone());
+        if before != after {
+            tracing::info!(kid = %after, previous = %before, "signing with a new key");
+        }
+        self.inner.access.install(set, now);
+        Ok(())
+    }
+
+    /// Adds a key of `kind` to the stored set that starts signing `activate_in_secs` from now, and
+    /// returns its id. Every instance reading the store (this one at once) publishes a new signing
+    /// key immediately, so verifiers know it before the first token it signs.
+    pub async fn rotate_key(&self, kind: KeyKind, activate_in_secs: i64) -> Result<String, KeySetError> {
+        let key_store = self.inner.store.key_store().ok_or(KeySetError::Unsupported(self.inner.store.backend()))?;
+        // Refuses to extend a set this key file cannot open.
+        self.reload_keys().await?;
+        let now = unix_now();
+        let key = KeySet::seal_new(&self.inner.root, kind, now, now.saturating_add(activate_in_secs.max(0)));
+        key_store.add_key(&key).await?;
+        self.reload_keys().await?;
+        tracing::info!(kind = kind.as_str(), id = %key.id, active_at = key.active_at, "key added");
+        Ok(key.id)
+    }
+
+    /// Every key of the set in force with its state at `now` (`keys list`).
+    pub fn describe_keys(&self, now: UnixTime) -> Vec<KeyDescription> {
+        let access = &self.inner.access;
+        let published_for = access.lifetime_secs().saturating_add(access.verifier().leeway_secs());
+        access.key_set().describe(now, published_for, self.inner.settings.refresh_ttl_secs)
+    }
+
+    /// Authenticates a presented refresh token with the MAC secret it names, if still in force.
+    fn decode_refresh_token(&self, presented: &str, now: UnixTime) -> Result<RefreshToken, RefreshTokenError> {
+        let set = self.inner.access.key_set();
+        RefreshToken::decode(presented, |id| set.refresh_secret(id, now, self.inner.settings.refresh_ttl_secs))
     }
 
     /// The settings in force.
@@ -282,13 +335,13 @@ impl AuthService {
     pub async fn refresh(&self, presented: Option<&str>, client: &ClientInfo) -> Result<Issued, AuthError> {
         let presented =
             presented.filter(|token| !token.is_empty()).ok_or(AuthError::SessionEnded(DeadReason::Missing))?;
-        let token = RefreshToken::decode(self.inner.access.keys(), presented).map_err(|error| {
+        let now = unix_now();
+        let token = self.decode_refresh_token(presented, now).map_err(|error| {
             tracing::warn!(%error, "refresh token refused");
             AuthError::SessionEnded(DeadReason::Invalid)
         })?;
         tracing::Span::current().record("session_id", token.family_id.as_str());
         let store = &self.inner.store;
-        let now = unix_now();
         let token_expires_at = now + self.inner.settings.refresh_ttl_secs;
         let (family, detail) =
             match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
@@ -363,7 +416,7 @@ impl AuthService {
     /// Ends the session the refresh token belongs to. A missing or foreign token is not an error:
     /// logging out is idempotent.
     pub async fn logout(&self, presented: Option<&str>, client: &ClientInfo) -> Result<(), AuthError> {
-        let Some(token) = presented.and_then(|token| RefreshToken::decode(self.inner.access.keys(), token).ok()) else {
+        let Some(token) = presented.and_then(|token| self.decode_refresh_token(token, unix_now()).ok()) else {
             return Ok(());
         };
         let store = &self.inner.store;
@@ -468,7 +521,11 @@ impl AuthService {
         Issued {
             access_token,
             expires_in: claims.exp - now,
-            refresh_token: RefreshToken::encode(self.inner.access.keys(), family_id, generation),
+            refresh_token: RefreshToken::encode(
+                self.inner.access.key_set().refresh_secret_at(now),
+                family_id,
+                generation,
+            ),
             refresh_expires_in: token_expires_at - now,
             user: UserView::from(user),
             session_id: family_id.to_owned(),

@@ -84,7 +84,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn jwks(State(service): State<AuthService>) -> Response {
-    let keys = serde_json::json!({ "keys": [service.access_tokens().keys().jwk()] });
+    let keys = service.access_tokens().jwks(crate::service::unix_now());
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response()
 }
 

@@ -3,7 +3,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{
+    AuditEvent, Family, KeyStore, NewFamily, RevokeReason, StoreError, StoreResult, StoredKey, TokenStore, UnixTime,
+    User,
+};
 
 /// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
 /// on restart.
@@ -13,6 +16,7 @@ use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    keys: Mutex<Vec<StoredKey>>,
 }
 
 #[derive(Default)]
@@ -172,6 +176,26 @@ impl TokenStore for MemoryStore {
         inner.families.retain(|_, family| family.token_expires_at > now && family.expires_at > now);
         inner.events.retain(|event| event.at >= events_before);
         Ok((families_before - inner.families.len() + events_count - inner.events.len()) as u64)
+    }
+
+    fn key_store(&self) -> Option<&dyn KeyStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn add_key(&self, key: &StoredKey) -> StoreResult<()> {
+        let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !keys.iter().any(|kept| kept.root == key.root && kept.id == key.id) {
+            keys.push(key.clone());
+        }
+        Ok(())
+    }
+
+    async fn keys_sealed_by(&self, root: &str) -> StoreResult<Vec<StoredKey>> {
+        let keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(keys.iter().filter(|key| key.root == root).cloned().collect())
     }
 }
 

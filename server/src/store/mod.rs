@@ -14,6 +14,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Serialize;
 
+mod key_store;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -30,6 +31,7 @@ pub mod conformance;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+pub use key_store::{KeyKind, KeyStore, StoredKey};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -305,6 +307,12 @@ pub trait TokenStore: Send + Sync + 'static {
     /// past their token's expiry) and audit events older than `events_before`; returns how many
     /// records went.
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
+
+    /// Where the rotating key set lives, if this backend keeps one (every backend of this crate
+    /// does); `None` leaves the server with its configured key alone.
+    fn key_store(&self) -> Option<&dyn KeyStore> {
+        None
+    }
 }
 
 impl fmt::Display for RevokeReason {

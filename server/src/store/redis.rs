@@ -6,7 +6,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+    AuditEvent, AuditKind, Family, KeyKind, KeyStore, NewFamily, RevokeReason, StoreError, StoreResult, StoredKey,
+    TokenStore, UnixTime, User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than
@@ -123,6 +124,7 @@ return 0
 /// | `P{u:<user id>}:families` | sorted set: family ids by absolute end | the last family's end |
 /// | `P{u:<user id>}:events` | stream, capped at ~1000 | 90 days after the last event |
 /// | `P{audit}:anonymous` | stream of failed logins of unknown names, capped at ~10 000 | 90 days |
+/// | `P{keys:<root kid>}:set` | hash: key id → `kind active_at created_at sealed` ([`KeyStore`]) | none |
 ///
 /// Rotation, revocation and user activation are each one Lua script on one key. Operations spanning
 /// users and families (revoke all, list, delete a user) walk the user's index and act per family,
@@ -622,6 +624,50 @@ impl TokenStore for RedisStore {
             }
         }
         Ok(removed)
+    }
+
+    fn key_store(&self) -> Option<&dyn KeyStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl KeyStore for RedisStore {
+    async fn add_key(&self, key: &StoredKey) -> StoreResult<()> {
+        use base64::Engine as _;
+        let sealed = base64::engine::general_purpose::STANDARD.encode(&key.sealed);
+        let value = format!("{} {} {} {sealed}", key.kind.as_str(), key.active_at, key.created_at);
+        let _: bool = self
+            .conn()
+            .hset_nx(format!("{}{{keys:{}}}:set", self.prefix, key.root), &key.id, value)
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+
+    async fn keys_sealed_by(&self, root: &str) -> StoreResult<Vec<StoredKey>> {
+        use base64::Engine as _;
+        let fields: HashMap<String, String> = self
+            .conn()
+            .hgetall(format!("{}{{keys:{root}}}:set", self.prefix))
+            .await
+            .map_err(StoreError::unavailable)?;
+        fields
+            .into_iter()
+            .map(|(id, value)| {
+                let mut parts = value.split(' ');
+                let kind = parts.next().and_then(KeyKind::parse);
+                let active_at = parts.next().and_then(|text| text.parse().ok());
+                let created_at = parts.next().and_then(|text| text.parse().ok());
+                let sealed = parts.next().and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok());
+                match (kind, active_at, created_at, sealed) {
+                    (Some(kind), Some(active_at), Some(created_at), Some(sealed)) => {
+                        Ok(StoredKey { id, root: root.to_owned(), kind, created_at, active_at, sealed })
+                    }
+                    _ => Err(StoreError::unavailable(Malformed { what: "key", field: "value" })),
+                }
+            })
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{AuditEvent, AuditKind, Family, RevokeReason, StoreError, User};
+use super::{AuditEvent, AuditKind, Family, KeyKind, RevokeReason, StoreError, StoredKey, User};
 
 pub(super) const FAMILY_COLUMNS: &str = "id, user_id, generation, created_at, expires_at, token_expires_at, \
      rotated_at, last_used_at, user_agent, client_ip, revoke_reason";
@@ -239,6 +239,37 @@ macro_rules! impl_token_store {
                         .map_err(store_error)?;
                     Ok(families.rows_affected() + events.rows_affected())
                 }
+
+                fn key_store(&self) -> Option<&dyn $crate::store::KeyStore> {
+                    Some(self)
+                }
+            }
+
+            #[async_trait]
+            impl $crate::store::KeyStore for $store {
+                async fn add_key(&self, key: &$crate::store::StoredKey) -> StoreResult<()> {
+                    sqlx::query(statement!("INSERT INTO reauth_keys (root, id, kind, created_at, active_at, sealed) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (root, id) DO NOTHING"))
+                        .bind(&key.root)
+                        .bind(&key.id)
+                        .bind(key.kind.as_str())
+                        .bind(key.created_at)
+                        .bind(key.active_at)
+                        .bind($crate::store::sql::encode_sealed(&key.sealed))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(())
+                }
+
+                async fn keys_sealed_by(&self, root: &str) -> StoreResult<Vec<$crate::store::StoredKey>> {
+                    let rows = sqlx::query(statement!("SELECT * FROM reauth_keys WHERE root = $1"))
+                        .bind(root)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map(|row| $crate::store::sql::stored_key_from_row(row).map_err(store_error)).collect()
+                }
             }
         };
     };
@@ -334,5 +365,41 @@ where
         client_ip: row.optional_text("client_ip")?,
         user_agent: row.optional_text("user_agent")?,
         detail: row.optional_text("detail")?,
+    })
+}
+
+/// The table of the key set, as the last migration of each SQL backend creates it (sealed keys
+/// are base64 text, so both backends read them with the same code).
+pub(super) const KEYS_TABLE: &str = "CREATE TABLE reauth_keys (
+    root TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    active_at BIGINT NOT NULL,
+    sealed TEXT NOT NULL,
+    PRIMARY KEY (root, id)
+)";
+
+pub(super) fn encode_sealed(sealed: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(sealed)
+}
+
+pub(super) fn stored_key_from_row<R: RecordRow>(row: &R) -> Result<StoredKey, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    use base64::Engine as _;
+    let kind = row.text("kind")?;
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(row.text("sealed")?)
+        .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    Ok(StoredKey {
+        id: row.text("id")?,
+        root: row.text("root")?,
+        kind: KeyKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("unknown key kind {kind:?}").into()))?,
+        created_at: row.integer("created_at")?,
+        active_at: row.integer("active_at")?,
+        sealed,
     })
 }

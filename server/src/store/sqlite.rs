@@ -10,7 +10,8 @@ use super::{StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
 /// Append only: an applied migration is never edited.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -45,7 +46,9 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
 CREATE INDEX audit_events_by_time ON audit_events(at);
-"#];
+"#,
+    super::sql::KEYS_TABLE,
+];
 
 /// The embedded default [`TokenStore`](super::TokenStore): one SQLite file in WAL mode.
 ///

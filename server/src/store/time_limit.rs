@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{
+    AuditEvent, Family, KeyStore, NewFamily, RevokeReason, StoreError, StoreResult, StoredKey, TokenStore, UnixTime,
+    User,
+};
 
 /// A store call that did not finish within the limit.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,28 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
     /// The purge walks the whole store and runs in the background: it gets no limit of its own.
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
         self.inner.purge_expired(now, events_before).await
+    }
+
+    fn key_store(&self) -> Option<&dyn KeyStore> {
+        self.inner.key_store().map(|_| self as &dyn KeyStore)
+    }
+}
+
+/// Only reached through [`TokenStore::key_store`], which offers it when the inner store has one.
+#[async_trait]
+impl<S: TokenStore> KeyStore for TimeLimited<S> {
+    async fn add_key(&self, key: &StoredKey) -> StoreResult<()> {
+        match self.inner.key_store() {
+            Some(keys) => self.bounded(keys.add_key(key)).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn keys_sealed_by(&self, root: &str) -> StoreResult<Vec<StoredKey>> {
+        match self.inner.key_store() {
+            Some(keys) => self.bounded(keys.keys_sealed_by(root)).await,
+            None => Ok(Vec::new()),
+        }
     }
 }
 

@@ -9,7 +9,10 @@ use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use super::keys::jwk_thumbprint;
+use std::sync::{Arc, RwLock};
+
+use super::key_set::KeySet;
+use super::keys::{jwk_thumbprint, Jwk};
 use super::{random_id, Keys};
 use crate::store::UnixTime;
 
@@ -48,12 +51,15 @@ pub enum AccessTokenError {
     /// Signature does not verify.
     #[error("bad signature")]
     Signature,
-    /// `exp` is past.
+    /// `exp` is past, beyond the clock leeway.
     #[error("expired")]
     Expired,
-    /// `nbf` is in the future.
+    /// `nbf` is in the future, beyond the clock leeway.
     #[error("not yet valid")]
     NotYetValid,
+    /// `iat` is in the future, beyond the clock leeway: no clock of ours issued it.
+    #[error("issued in the future")]
+    IssuedInFuture,
     /// `iss` or `aud` is not ours.
     #[error("wrong issuer or audience")]
     WrongAudience,
@@ -91,14 +97,34 @@ enum Audience {
     Many(Vec<String>),
 }
 
-/// Verifies access tokens with nothing but the public key: what a service needs that must accept
+/// Verification keys under their `kid`s; replaced whole, never edited.
+type KeyList = Arc<[(String, VerifyingKey)]>;
+
+/// The clock leeway a verifier allows unless told otherwise (`REAUTH_CLOCK_LEEWAY`).
+pub const DEFAULT_CLOCK_LEEWAY_SECS: i64 = 5;
+
+/// Verifies access tokens with nothing but public keys: what a service needs that must accept
 /// reauth's tokens without being able to mint them (another API, the edge layer in remote mode).
-#[derive(Clone, Debug)]
+///
+/// It holds a key set, each key under its `kid`, and accepts a token signed by any of them. Clones
+/// share the set, so replacing it (a rotation, a fresh JWKS) reaches every clone at once.
+#[derive(Clone)]
 pub struct AccessTokenVerifier {
-    key: VerifyingKey,
-    kid: String,
+    keys: Arc<RwLock<KeyList>>,
     issuer: String,
     audience: String,
+    leeway_secs: i64,
+}
+
+impl std::fmt::Debug for AccessTokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokenVerifier")
+            .field("kids", &self.kids())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
+    }
 }
 
 /// Why a JWK could not serve as a verification key.
@@ -109,7 +135,16 @@ pub struct InvalidJwk;
 impl AccessTokenVerifier {
     /// A verifier for tokens signed by the private half of `key`, issued by `issuer` for `audience`.
     pub fn new(key: VerifyingKey, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self { kid: jwk_thumbprint(&key), key, issuer: issuer.into(), audience: audience.into() }
+        Self::with_keys(vec![(jwk_thumbprint(&key), key)], issuer, audience)
+    }
+
+    fn with_keys(keys: Vec<(String, VerifyingKey)>, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            keys: Arc::new(RwLock::new(keys.into())),
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway_secs: DEFAULT_CLOCK_LEEWAY_SECS,
+        }
     }
 
     /// A verifier from one key of a reauth server's `/.well-known/jwks.json`.
@@ -118,14 +153,50 @@ impl AccessTokenVerifier {
         issuer: impl Into<String>,
         audience: impl Into<String>,
     ) -> Result<Self, InvalidJwk> {
-        if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
-            return Err(InvalidJwk);
-        }
-        let x = jwk["x"].as_str().ok_or(InvalidJwk)?;
-        let bytes: [u8; 32] =
-            URL_SAFE_NO_PAD.decode(x).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(InvalidJwk)?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| InvalidJwk)?;
-        Ok(Self::new(key, issuer, audience))
+        Ok(Self::with_keys(vec![key_from_jwk(jwk)?], issuer, audience))
+    }
+
+    /// A verifier that accepts every key of a reauth server's `/.well-known/jwks.json` document
+    /// (`{"keys": [...]}`): the current, next and retired keys of a rotation. Keys that are not
+    /// Ed25519 are skipped; a document without any is refused.
+    pub fn from_jwks(
+        jwks: &serde_json::Value,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, InvalidJwk> {
+        Ok(Self::with_keys(keys_from_jwks(jwks)?, issuer, audience))
+    }
+
+    /// Replaces the key set with the keys of a freshly fetched JWKS document (a service that met an
+    /// unknown `kid` refetches it). Every clone of this verifier sees the new set.
+    pub fn replace_keys_from_jwks(&self, jwks: &serde_json::Value) -> Result<(), InvalidJwk> {
+        self.replace_keys(keys_from_jwks(jwks)?);
+        Ok(())
+    }
+
+    pub(crate) fn replace_keys(&self, keys: Vec<(String, VerifyingKey)>) {
+        *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys.into();
+    }
+
+    fn key_list(&self) -> KeyList {
+        Arc::clone(&self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// The `kid`s accepted.
+    pub fn kids(&self) -> Vec<String> {
+        self.key_list().iter().map(|(kid, _)| kid.clone()).collect()
+    }
+
+    /// The same verifier allowing `leeway_secs` of clock difference on `exp`, `nbf` and `iat`
+    /// (default [`DEFAULT_CLOCK_LEEWAY_SECS`]).
+    pub fn with_leeway(mut self, leeway_secs: i64) -> Self {
+        self.leeway_secs = leeway_secs.max(0);
+        self
+    }
+
+    /// The clock leeway in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        self.leeway_secs
     }
 
     /// Verifies signature, header, issuer, audience and time; returns the claims.
@@ -144,15 +215,17 @@ impl AccessTokenVerifier {
         if header.alg != "EdDSA" || !typ_ok || header.crit.is_some() {
             return Err(AccessTokenError::Header);
         }
-        if header.kid != Some(self.kid.as_str()) {
-            return Err(AccessTokenError::UnknownKey);
-        }
+        let keys = self.key_list();
+        let key = keys
+            .iter()
+            .find(|(kid, _)| header.kid == Some(kid.as_str()))
+            .map(|(_, key)| key)
+            .ok_or(AccessTokenError::UnknownKey)?;
         let signature_bytes: [u8; 64] =
             decode_part(signature_b64)?.try_into().map_err(|_| AccessTokenError::Signature)?;
         let signing_input_len = header_b64.len() + 1 + claims_b64.len();
         // verify_strict rejects small-order keys and non-canonical signatures (malleability).
-        self.key
-            .verify_strict(&token.as_bytes()[..signing_input_len], &Signature::from_bytes(&signature_bytes))
+        key.verify_strict(&token.as_bytes()[..signing_input_len], &Signature::from_bytes(&signature_bytes))
             .map_err(|_| AccessTokenError::Signature)?;
 
         let claims: IncomingClaims =
@@ -164,11 +237,15 @@ impl AccessTokenVerifier {
         if claims.iss != self.issuer || !audience_ok {
             return Err(AccessTokenError::WrongAudience);
         }
-        if claims.exp <= now {
+        let leeway = self.leeway_secs;
+        if claims.exp.saturating_add(leeway) <= now {
             return Err(AccessTokenError::Expired);
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now) {
+        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
             return Err(AccessTokenError::NotYetValid);
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(AccessTokenError::IssuedInFuture);
         }
         Ok(AccessClaims {
             iss: claims.iss,
@@ -182,24 +259,66 @@ impl AccessTokenVerifier {
     }
 }
 
-/// Issues access tokens, and verifies them like [`AccessTokenVerifier`].
+fn key_from_jwk(jwk: &serde_json::Value) -> Result<(String, VerifyingKey), InvalidJwk> {
+    if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" {
+        return Err(InvalidJwk);
+    }
+    let x = jwk["x"].as_str().ok_or(InvalidJwk)?;
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(InvalidJwk)?;
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|_| InvalidJwk)?;
+    // The kid is recomputed, not taken from the document: a JWKS cannot pair a key with another kid.
+    Ok((jwk_thumbprint(&key), key))
+}
+
+fn keys_from_jwks(jwks: &serde_json::Value) -> Result<Vec<(String, VerifyingKey)>, InvalidJwk> {
+    let keys: Vec<_> =
+        jwks["keys"].as_array().ok_or(InvalidJwk)?.iter().filter_map(|jwk| key_from_jwk(jwk).ok()).collect();
+    if keys.is_empty() {
+        return Err(InvalidJwk);
+    }
+    Ok(keys)
+}
+
+/// Issues access tokens with the current key of a key set, and verifies them like
+/// [`AccessTokenVerifier`] with every published key. Clones share the set.
 #[derive(Clone, Debug)]
 pub struct AccessTokens {
-    keys: Keys,
+    set: Arc<RwLock<Arc<KeySet>>>,
     verifier: AccessTokenVerifier,
     lifetime_secs: i64,
 }
 
 impl AccessTokens {
-    /// An issuer/verifier for tokens of `lifetime_secs`.
+    /// An issuer/verifier for tokens of `lifetime_secs`, signing with `keys` alone until a key set
+    /// is installed.
+    // `keys` by value as before key sets existed, so that callers need not change.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn new(keys: Keys, issuer: impl Into<String>, audience: impl Into<String>, lifetime_secs: i64) -> Self {
+        let set = KeySet::single(&keys);
         let verifier = AccessTokenVerifier::new(keys.verifying_key(), issuer, audience);
-        Self { keys, verifier, lifetime_secs }
+        Self { set: Arc::new(RwLock::new(Arc::new(set))), verifier, lifetime_secs }
     }
 
-    /// The key material.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
+    /// The same, allowing `leeway_secs` of clock difference when verifying.
+    pub fn with_leeway(mut self, leeway_secs: i64) -> Self {
+        self.verifier = self.verifier.with_leeway(leeway_secs);
+        self
+    }
+
+    /// Puts `set` in force: it signs from now on, and its published keys verify.
+    pub fn install(&self, set: KeySet, now: UnixTime) {
+        self.verifier.replace_keys(set.published(now, self.published_for()));
+        *self.set.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
+    }
+
+    /// How long a replaced signing key stays published: the life of the last token it signed.
+    fn published_for(&self) -> i64 {
+        self.lifetime_secs.saturating_add(self.verifier.leeway_secs)
+    }
+
+    /// The key set in force.
+    pub fn key_set(&self) -> Arc<KeySet> {
+        Arc::clone(&self.set.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// The public-key verifier for these tokens.
@@ -210,6 +329,18 @@ impl AccessTokens {
     /// Token lifetime in seconds.
     pub fn lifetime_secs(&self) -> i64 {
         self.lifetime_secs
+    }
+
+    /// The `kid` that signs at `now`.
+    pub fn current_kid(&self, now: UnixTime) -> String {
+        self.key_set().signing_at(now).kid.clone()
+    }
+
+    /// The JWKS document (`/.well-known/jwks.json`): every published key at `now`.
+    pub fn jwks(&self, now: UnixTime) -> serde_json::Value {
+        let keys: Vec<Jwk> =
+            self.key_set().published(now, self.published_for()).iter().map(|(_, key)| Jwk::from_key(key)).collect();
+        serde_json::json!({ "keys": keys })
     }
 
     /// Verifies signature, header, issuer, audience and time; returns the claims.
@@ -231,11 +362,14 @@ impl AccessTokens {
         (self.sign(&claims), claims)
     }
 
-    /// Signs arbitrary claims with our key and header (tests of the verifier use it too).
+    /// Signs arbitrary claims with the key current at their `iat`, in our header (tests of the
+    /// verifier use it too).
     pub fn sign(&self, claims: &AccessClaims) -> String {
-        let header = Header { alg: "EdDSA", typ: Some("at+jwt"), kid: Some(self.keys.kid()), crit: None };
+        let set = self.key_set();
+        let signer = set.signing_at(claims.iat);
+        let header = Header { alg: "EdDSA", typ: Some("at+jwt"), kid: Some(&signer.kid), crit: None };
         let signing_input = format!("{}.{}", encode_json(&header), encode_json(claims));
-        let signature = self.keys.signing_key().sign(signing_input.as_bytes());
+        let signature = signer.key.sign(signing_input.as_bytes());
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 }
@@ -285,14 +419,14 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["typ"], "at+jwt");
-        assert_eq!(header["kid"], tokens.keys().kid());
+        assert_eq!(header["kid"], tokens.current_kid(NOW));
     }
 
     #[test]
     fn alg_none_is_refused() {
         let tokens = tokens();
         let (_, claims) = tokens.issue("u", "s", NOW);
-        let header = format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#, tokens.keys().kid());
+        let header = format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#, tokens.current_kid(NOW));
         assert_eq!(tokens.verify(&forge(&header, &claims, b""), NOW), Err(AccessTokenError::Header));
     }
 
@@ -301,13 +435,13 @@ mod tests {
         use hmac::{Hmac, Mac};
         let tokens = tokens();
         let (_, claims) = tokens.issue("u", "s", NOW);
-        let header = format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}"}}"#, tokens.keys().kid());
+        let header = format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}"}}"#, tokens.current_kid(NOW));
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&header),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
         );
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(tokens.keys().verifying_key().as_bytes()).unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(tokens.key_set().published(NOW, 1)[0].1.as_bytes()).unwrap();
         mac.update(input.as_bytes());
         let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
         assert_eq!(tokens.verify(&token, NOW), Err(AccessTokenError::Header));
@@ -343,7 +477,7 @@ mod tests {
     fn wrong_typ_or_crit_is_refused() {
         let tokens = tokens();
         let (_, claims) = tokens.issue("u", "s", NOW);
-        let kid = tokens.keys().kid();
+        let kid = tokens.current_kid(NOW);
         for header in [
             format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#),
             format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#),
@@ -359,12 +493,15 @@ mod tests {
 
     #[test]
     fn expiry_issuer_and_audience_are_checked() {
-        let tokens = tokens();
+        let keys = Keys::generate();
+        let tokens = AccessTokens::new(keys.clone(), "https://issuer.test", "reauth-test", 900);
         let (token, claims) = tokens.issue("u", "s", NOW);
-        assert_eq!(tokens.verify(&token, NOW + 900), Err(AccessTokenError::Expired));
-        let other_issuer = AccessTokens::new(tokens.keys().clone(), "https://evil.test", "reauth-test", 900);
+        let leeway = tokens.verifier().leeway_secs();
+        assert!(tokens.verify(&token, NOW + 900 + leeway - 1).is_ok(), "within the leeway");
+        assert_eq!(tokens.verify(&token, NOW + 900 + leeway), Err(AccessTokenError::Expired));
+        let other_issuer = AccessTokens::new(keys.clone(), "https://evil.test", "reauth-test", 900);
         assert_eq!(other_issuer.verify(&token, NOW), Err(AccessTokenError::WrongAudience));
-        let other_audience = AccessTokens::new(tokens.keys().clone(), "https://issuer.test", "billing", 900);
+        let other_audience = AccessTokens::new(keys, "https://issuer.test", "billing", 900);
         assert_eq!(other_audience.verify(&token, NOW), Err(AccessTokenError::WrongAudience));
         assert!(tokens.verify(&tokens.sign(&claims), NOW).is_ok());
     }
@@ -372,7 +509,7 @@ mod tests {
     #[test]
     fn a_verifier_built_from_the_published_jwk_accepts_our_tokens_only() {
         let tokens = tokens();
-        let jwk = serde_json::to_value(tokens.keys().jwk()).unwrap();
+        let jwk = tokens.jwks(NOW)["keys"][0].clone();
         let verifier = AccessTokenVerifier::from_jwk(&jwk, "https://issuer.test", "reauth-test").unwrap();
         let (token, claims) = tokens.issue("u", "s", NOW);
         assert_eq!(verifier.verify(&token, NOW), Ok(claims));
@@ -399,5 +536,79 @@ mod tests {
         for token in ["", ".", "..", "a.b.c", "a.b.c.d", "eyJ.eyJ.sig", "\u{0}.\u{0}.\u{0}"] {
             assert!(tokens.verify(token, NOW).is_err(), "{token:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod key_set_tests {
+    use super::*;
+    use crate::store::KeyKind;
+
+    const NOW: UnixTime = 1_700_000_000;
+
+    fn claims_at(tokens: &AccessTokens, iat: UnixTime) -> AccessClaims {
+        tokens.issue("u", "s", iat).1
+    }
+
+    #[test]
+    fn the_clock_leeway_bounds_exp_nbf_and_iat() {
+        let tokens = AccessTokens::new(Keys::generate(), "i", "a", 60).with_leeway(3);
+        let ahead = tokens.sign(&claims_at(&tokens, NOW + 3));
+        assert!(tokens.verify(&ahead, NOW).is_ok(), "issued by a clock 3 s ahead");
+        let too_far = tokens.sign(&claims_at(&tokens, NOW + 4));
+        assert_eq!(tokens.verify(&too_far, NOW), Err(AccessTokenError::IssuedInFuture));
+        let token = tokens.sign(&claims_at(&tokens, NOW));
+        assert!(tokens.verify(&token, NOW + 62).is_ok());
+        assert_eq!(tokens.verify(&token, NOW + 63), Err(AccessTokenError::Expired));
+        let strict = AccessTokens::new(Keys::generate(), "i", "a", 60).with_leeway(0);
+        let token = strict.sign(&claims_at(&strict, NOW));
+        assert_eq!(strict.verify(&token, NOW + 60), Err(AccessTokenError::Expired));
+        assert_eq!(
+            strict.verify(&strict.sign(&claims_at(&strict, NOW + 1)), NOW),
+            Err(AccessTokenError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn a_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key_once_current() {
+        let root = Keys::generate();
+        let tokens = AccessTokens::new(root.clone(), "i", "a", 60).with_leeway(0);
+        let before = tokens.issue("u", "s", NOW).0;
+        let next = KeySet::seal_new(&root, KeyKind::Signing, NOW, NOW + 10);
+        tokens.install(KeySet::open(&root, std::slice::from_ref(&next)).unwrap(), NOW);
+        assert_eq!(tokens.verifier().kids(), [root.kid().to_owned(), next.id.clone()], "next key published");
+        assert_eq!(tokens.current_kid(NOW + 9), root.kid());
+        assert_eq!(tokens.current_kid(NOW + 10), next.id);
+        let after = tokens.issue("u", "s", NOW + 10).0;
+        assert!(tokens.verify(&before, NOW + 10).is_ok(), "a token of the old key still verifies");
+        assert!(tokens.verify(&after, NOW + 10).is_ok());
+        // A verifier built from the JWKS alone accepts both.
+        let remote = AccessTokenVerifier::from_jwks(&tokens.jwks(NOW + 10), "i", "a").unwrap();
+        assert!(remote.verify(&before, NOW + 10).is_ok() && remote.verify(&after, NOW + 10).is_ok());
+        // Once the old key's last token expired, it is no longer published nor accepted.
+        tokens.install(KeySet::open(&root, &[next]).unwrap(), NOW + 70);
+        assert_eq!(tokens.jwks(NOW + 70)["keys"].as_array().unwrap().len(), 1);
+        let forged_late = tokens.sign(&claims_at(&tokens, NOW));
+        assert_eq!(tokens.verify(&forged_late, NOW + 70), Err(AccessTokenError::UnknownKey));
+    }
+
+    #[test]
+    fn replacing_the_keys_of_a_verifier_reaches_its_clones() {
+        let tokens = AccessTokens::new(Keys::generate(), "i", "a", 60);
+        let verifier = AccessTokenVerifier::from_jwks(
+            &serde_json::json!({"keys": [
+                {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+                AccessTokens::new(Keys::generate(), "i", "a", 60).jwks(NOW)["keys"][0].clone()
+            ]}),
+            "i",
+            "a",
+        )
+        .unwrap();
+        let clone = verifier.clone();
+        let token = tokens.issue("u", "s", NOW).0;
+        assert_eq!(clone.verify(&token, NOW), Err(AccessTokenError::UnknownKey));
+        verifier.replace_keys_from_jwks(&tokens.jwks(NOW)).unwrap();
+        assert!(clone.verify(&token, NOW).is_ok());
+        assert_eq!(AccessTokenVerifier::from_jwks(&serde_json::json!({"keys": []}), "i", "a").unwrap_err(), InvalidJwk);
     }
 }

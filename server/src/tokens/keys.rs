@@ -1,5 +1,7 @@
-//! The server's key material: one Ed25519 signing key, from which the refresh-token MAC key is
-//! derived, so an operator has exactly one secret to manage and share between instances.
+//! The configured key (`REAUTH_SIGNING_KEY`): one Ed25519 key that an operator manages and shares
+//! between instances. It is the root of the key set ([`super::key_set`]): its first signing key,
+//! the source of the `rt1.` refresh-token MAC secret, and the key under which the store keeps the
+//! rotated keys.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
@@ -139,11 +141,18 @@ impl Keys {
 
     /// The public key as a JWK, for `/.well-known/jwks.json`.
     pub fn jwk(&self) -> Jwk {
-        Jwk {
+        Jwk::from_key(&self.verifying_key())
+    }
+}
+
+impl Jwk {
+    /// An Ed25519 public key as a JWK, its `kid` the RFC 7638 thumbprint.
+    pub fn from_key(key: &VerifyingKey) -> Self {
+        Self {
             kty: "OKP",
             crv: "Ed25519",
-            x: URL_SAFE_NO_PAD.encode(self.verifying_key().as_bytes()),
-            kid: self.kid.clone(),
+            x: URL_SAFE_NO_PAD.encode(key.as_bytes()),
+            kid: jwk_thumbprint(key),
             alg: "EdDSA",
             use_: "sig",
         }

@@ -2,10 +2,14 @@
 //! material behind both.
 
 pub mod access;
+pub mod key_set;
 pub mod keys;
 pub mod refresh;
 
-pub use access::{AccessClaims, AccessTokenError, AccessTokenVerifier, AccessTokens, InvalidJwk};
+pub use access::{
+    AccessClaims, AccessTokenError, AccessTokenVerifier, AccessTokens, InvalidJwk, DEFAULT_CLOCK_LEEWAY_SECS,
+};
+pub use key_set::{KeyDescription, KeySet, KeySetError, KeyState, MacSecret};
 pub use keys::{KeyError, Keys};
 pub use refresh::{RefreshToken, RefreshTokenError};
 

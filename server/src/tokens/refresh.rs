@@ -1,23 +1,28 @@
-//! Refresh tokens: `rt1.` + base64url(family id ‖ generation ‖ HMAC-SHA256).
+//! Refresh tokens: `rt2.` + base64url(secret id ‖ family id ‖ generation ‖ HMAC-SHA256), and the
+//! older `rt1.` form without a secret id, made with the MAC secret derived from the configured key.
 //!
-//! The MAC key (derived from the signing key) is 256 bits from the CSPRNG, so a token is as hard to
-//! guess as 256 random bits, yet the store holds no token material at all: only the family's current
-//! generation. A stolen database mints no tokens, and the successor of any token can be recomputed,
-//! which is what lets a concurrent refresh within the reuse interval receive the *same* successor
-//! instead of forking the family.
+//! Each MAC secret is 256 bits from the CSPRNG, so a token is as hard to guess as 256 random bits,
+//! yet the store holds no token material at all: only the family's current generation. A stolen
+//! database mints no tokens, and the successor of any token can be recomputed, which is what lets a
+//! concurrent refresh within the reuse interval receive a successor of the *same* generation
+//! instead of forking the family. The secret id names the secret to check the MAC with, so that
+//! several secrets can be in force during a rotation without trying each (the id is not secret;
+//! the MAC comparison is constant-time).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::Keys;
+use super::key_set::{MacSecret, SECRET_ID_LEN};
 
-const PREFIX: &str = "rt1.";
+const LEGACY_PREFIX: &str = "rt1.";
+const PREFIX: &str = "rt2.";
 const FAMILY_ID_LEN: usize = 16;
 const MAC_LEN: usize = 32;
 const PAYLOAD_LEN: usize = FAMILY_ID_LEN + 8;
-const DOMAIN: &[u8] = b"reauth refresh token v1";
+const LEGACY_DOMAIN: &[u8] = b"reauth refresh token v1";
+const DOMAIN: &[u8] = b"reauth refresh token v2";
 
 /// A refresh token whose MAC verified: it was issued by a holder of our key for this family and
 /// generation. Whether that generation is still current is the store's business.
@@ -35,86 +40,144 @@ pub enum RefreshTokenError {
     /// Wrong prefix, length or encoding.
     #[error("malformed refresh token")]
     Malformed,
+    /// It names a MAC secret that is not (or no longer) in force.
+    #[error("refresh token names an unknown or expired MAC secret")]
+    UnknownSecret,
     /// The MAC does not verify: forged, or from another deployment's key.
     #[error("refresh token MAC does not verify")]
     BadMac,
 }
 
 impl RefreshToken {
-    /// Encodes the token string for `family_id` at `generation`.
-    pub fn encode(keys: &Keys, family_id: &str, generation: u64) -> String {
+    /// Encodes the token string for `family_id` at `generation`, MAC'd with `secret`.
+    pub fn encode(secret: &MacSecret, family_id: &str, generation: u64) -> String {
         let Ok(id) = URL_SAFE_NO_PAD.decode(family_id) else { unreachable!("family ids are produced by random_id()") };
-        let mut bytes = Vec::with_capacity(PAYLOAD_LEN + MAC_LEN);
+        let mut bytes = Vec::with_capacity(SECRET_ID_LEN + PAYLOAD_LEN + MAC_LEN);
+        if let Some(secret_id) = &secret.id {
+            bytes.extend_from_slice(secret_id);
+        }
         bytes.extend_from_slice(&id);
         bytes.extend_from_slice(&generation.to_be_bytes());
-        let tag = mac(keys, &bytes).finalize().into_bytes();
+        let tag = mac(secret, &bytes).finalize().into_bytes();
         bytes.extend_from_slice(&tag);
-        format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+        let prefix = if secret.id.is_some() { PREFIX } else { LEGACY_PREFIX };
+        format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// Parses and authenticates a presented token (MAC compared in constant time).
-    pub fn decode(keys: &Keys, token: &str) -> Result<Self, RefreshTokenError> {
-        let encoded = token.strip_prefix(PREFIX).ok_or(RefreshTokenError::Malformed)?;
+    /// Parses and authenticates a presented token (MAC compared in constant time) with the secret
+    /// `secret_for` finds for the id it names (`None` for an `rt1.` token).
+    pub fn decode<'a>(
+        token: &str,
+        secret_for: impl FnOnce(Option<&[u8; SECRET_ID_LEN]>) -> Option<&'a MacSecret>,
+    ) -> Result<Self, RefreshTokenError> {
+        let (encoded, id_len) = match (token.strip_prefix(PREFIX), token.strip_prefix(LEGACY_PREFIX)) {
+            (Some(encoded), _) => (encoded, SECRET_ID_LEN),
+            (None, Some(encoded)) => (encoded, 0),
+            (None, None) => return Err(RefreshTokenError::Malformed),
+        };
         let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| RefreshTokenError::Malformed)?;
-        if bytes.len() != PAYLOAD_LEN + MAC_LEN {
+        if bytes.len() != id_len + PAYLOAD_LEN + MAC_LEN {
             return Err(RefreshTokenError::Malformed);
         }
-        let (payload, tag) = bytes.split_at(PAYLOAD_LEN);
-        mac(keys, payload).verify_slice(tag).map_err(|_| RefreshTokenError::BadMac)?;
+        let (signed, tag) = bytes.split_at(id_len + PAYLOAD_LEN);
+        let (secret_id, payload) = signed.split_at(id_len);
+        let secret_id: Option<&[u8; SECRET_ID_LEN]> = secret_id.try_into().ok();
+        let secret = secret_for(secret_id).ok_or(RefreshTokenError::UnknownSecret)?;
+        mac(secret, signed).verify_slice(tag).map_err(|_| RefreshTokenError::BadMac)?;
         let (id, generation) = payload.split_at(FAMILY_ID_LEN);
         let generation = u64::from_be_bytes(generation.try_into().map_err(|_| RefreshTokenError::Malformed)?);
         Ok(Self { family_id: URL_SAFE_NO_PAD.encode(id), generation })
     }
 }
 
-fn mac(keys: &Keys, payload: &[u8]) -> Hmac<Sha256> {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(keys.refresh_mac_key()) else {
+fn mac(secret: &MacSecret, signed: &[u8]) -> Hmac<Sha256> {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&secret.key) else {
         unreachable!("HMAC accepts keys of any length")
     };
-    mac.update(DOMAIN);
-    mac.update(payload);
+    mac.update(if secret.id.is_some() { DOMAIN } else { LEGACY_DOMAIN });
+    mac.update(signed);
     mac
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::random_id;
+    use crate::store::KeyKind;
+    use crate::tokens::key_set::KeySet;
+    use crate::tokens::{random_id, Keys};
+
+    const NOW: i64 = 1_700_000_000;
+
+    /// The configured key's secret (rt1) and a stored one (rt2), both in force.
+    fn secrets() -> KeySet {
+        let root = Keys::generate();
+        KeySet::open(&root, &[KeySet::seal_new(&root, KeyKind::Refresh, NOW, NOW)]).unwrap()
+    }
+
+    fn decode(set: &KeySet, token: &str) -> Result<RefreshToken, RefreshTokenError> {
+        RefreshToken::decode(token, |id| set.refresh_secret(id, NOW, 3600))
+    }
 
     #[test]
-    fn a_token_round_trips() {
-        let keys = Keys::generate();
+    fn a_token_round_trips_in_both_forms() {
+        let set = secrets();
         let family = random_id();
-        let token = RefreshToken::encode(&keys, &family, 41);
-        assert!(token.starts_with("rt1."));
-        assert_eq!(RefreshToken::decode(&keys, &token), Ok(RefreshToken { family_id: family, generation: 41 }));
+        let legacy = RefreshToken::encode(set.refresh_secret(None, NOW, 3600).unwrap(), &family, 41);
+        let current = RefreshToken::encode(set.refresh_secret_at(NOW), &family, 41);
+        assert!(legacy.starts_with("rt1.") && current.starts_with("rt2."), "{legacy} {current}");
+        for token in [legacy, current] {
+            assert_eq!(decode(&set, &token), Ok(RefreshToken { family_id: family.clone(), generation: 41 }));
+        }
+    }
+
+    #[test]
+    fn an_rt1_token_of_the_previous_release_still_verifies() {
+        // Made as the previous release made it: HMAC(HKDF(signing key), domain ‖ family ‖ generation).
+        let root = Keys::generate();
+        let family = random_id();
+        let mut bytes = URL_SAFE_NO_PAD.decode(&family).unwrap();
+        bytes.extend_from_slice(&7u64.to_be_bytes());
+        let mut mac = Hmac::<Sha256>::new_from_slice(root.refresh_mac_key()).unwrap();
+        mac.update(LEGACY_DOMAIN);
+        mac.update(&bytes);
+        bytes.extend_from_slice(&mac.finalize().into_bytes());
+        let token = format!("rt1.{}", URL_SAFE_NO_PAD.encode(bytes));
+        let set = KeySet::single(&root);
+        assert_eq!(decode(&set, &token), Ok(RefreshToken { family_id: family, generation: 7 }));
     }
 
     #[test]
     fn successive_generations_differ_and_are_deterministic() {
-        let keys = Keys::generate();
+        let set = secrets();
+        let secret = set.refresh_secret_at(NOW);
         let family = random_id();
-        assert_ne!(RefreshToken::encode(&keys, &family, 1), RefreshToken::encode(&keys, &family, 2));
-        assert_eq!(RefreshToken::encode(&keys, &family, 2), RefreshToken::encode(&keys, &family, 2));
+        assert_ne!(RefreshToken::encode(secret, &family, 1), RefreshToken::encode(secret, &family, 2));
+        assert_eq!(RefreshToken::encode(secret, &family, 2), RefreshToken::encode(secret, &family, 2));
     }
 
     #[test]
-    fn another_key_or_a_changed_generation_fails_the_mac() {
-        let keys = Keys::generate();
-        let token = RefreshToken::encode(&keys, &random_id(), 3);
-        assert_eq!(RefreshToken::decode(&Keys::generate(), &token), Err(RefreshTokenError::BadMac));
+    fn another_key_a_changed_generation_or_an_unknown_secret_fails() {
+        let set = secrets();
+        let token = RefreshToken::encode(set.refresh_secret_at(NOW), &random_id(), 3);
+        let other = secrets();
+        assert_eq!(decode(&other, &token), Err(RefreshTokenError::UnknownSecret));
         let mut bytes = URL_SAFE_NO_PAD.decode(&token[4..]).unwrap();
-        bytes[FAMILY_ID_LEN + 7] ^= 1; // generation 3 -> 2
-        let tampered = format!("rt1.{}", URL_SAFE_NO_PAD.encode(bytes));
-        assert_eq!(RefreshToken::decode(&keys, &tampered), Err(RefreshTokenError::BadMac));
+        bytes[SECRET_ID_LEN + FAMILY_ID_LEN + 7] ^= 1; // generation 3 -> 2
+        let tampered = format!("rt2.{}", URL_SAFE_NO_PAD.encode(&bytes));
+        assert_eq!(decode(&set, &tampered), Err(RefreshTokenError::BadMac));
+        let legacy = RefreshToken::encode(other.refresh_secret(None, NOW, 1).unwrap(), &random_id(), 3);
+        assert_eq!(decode(&set, &legacy), Err(RefreshTokenError::BadMac), "another deployment's rt1 token");
     }
 
     #[test]
     fn malformed_tokens_are_refused() {
-        let keys = Keys::generate();
-        let good = RefreshToken::encode(&keys, &random_id(), 0);
-        for token in ["", "rt1.", "rt2.abc", &good[..good.len() - 2], &format!("{good}AA"), "rt1.!!!!"] {
-            assert_eq!(RefreshToken::decode(&keys, token), Err(RefreshTokenError::Malformed), "{token:?}");
+        let set = secrets();
+        let good = RefreshToken::encode(set.refresh_secret_at(NOW), &random_id(), 0);
+        let legacy_length = format!("rt1.{}", &good[4..]);
+        for token in
+            ["", "rt1.", "rt2.", "rt3.abc", &good[..good.len() - 2], &format!("{good}AA"), "rt2.!!!!", &legacy_length]
+        {
+            assert_eq!(decode(&set, token), Err(RefreshTokenError::Malformed), "{token:?}");
         }
     }
 }

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::{error_reason, TestServer, PASSWORD};
 
-fn binary() -> Command {
+pub fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_reauth-server"));
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("REAUTH_") || name.starts_with("JWT_")) {
         command.env_remove(name);

@@ -154,7 +154,7 @@ async fn the_token_endpoint_names_each_bad_request() {
 
 #[tokio::test]
 async fn protected_routes_demand_a_valid_bearer_token() {
-    let server = TestServer::start_with(&["--access-expires-in", "1s"]).await;
+    let server = TestServer::start_with(&["--access-expires-in", "1s", "--clock-leeway", "0s"]).await;
     let session = server.signed_in("alice").await;
     let missing = server.http.get(server.url("/api/me")).send().await.unwrap();
     assert_eq!(missing.headers()["www-authenticate"], r#"Bearer realm="reauth""#);

@@ -7,4 +7,7 @@ mod edge;
 mod errors;
 mod flows;
 mod helpers;
+mod keys;
 mod refresh;
+#[path = "../common/traffic.rs"]
+mod traffic;
