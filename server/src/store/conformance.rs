@@ -45,7 +45,8 @@ macro_rules! conformance_tests {
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
                 reuse_after_the_interval_revokes_the_family, older_generation_is_reuse_even_within_interval,
                 disabled_user_cannot_refresh, deleted_user_cannot_refresh, logout_all_ends_every_session,
-                expired_refresh_token_is_dead);
+                expired_refresh_token_is_dead,
+                key_store_keeps_sealed_keys_per_root, a_rotation_on_one_service_reaches_another_on_the_store);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -417,4 +418,59 @@ pub async fn expired_refresh_token_is_dead(store: Arc<dyn TokenStore>) {
         dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
         DeadReason::Expired
     );
+}
+
+// ---- the key set (`reauth-server keys rotate`) over this backend ----
+
+pub async fn key_store_keeps_sealed_keys_per_root(store: Arc<dyn TokenStore>) {
+    use super::{KeyKind, StoredKey};
+    let keys = store.key_store().expect("every backend of this crate keeps a key set");
+    let (root, other_root) = (random_id(), random_id());
+    let key = |root: &str, id: &str, kind, sealed: &[u8]| StoredKey {
+        id: id.into(),
+        root: root.into(),
+        kind,
+        created_at: 1_700_000_000,
+        active_at: 1_700_000_600,
+        sealed: sealed.to_vec(),
+    };
+    let signing = key(&root, "kid-1", KeyKind::Signing, &[0, 1, 2, 255]);
+    let refresh = key(&root, "secret-1", KeyKind::Refresh, &[9; 56]);
+    keys.add_key(&signing).await.unwrap();
+    keys.add_key(&refresh).await.unwrap();
+    keys.add_key(&key(&other_root, "kid-1", KeyKind::Signing, &[7])).await.unwrap();
+    // Adding an id again keeps the first: a key never changes once instances may have used it.
+    keys.add_key(&key(&root, "kid-1", KeyKind::Signing, &[1])).await.unwrap();
+    let mut mine = keys.keys_sealed_by(&root).await.unwrap();
+    mine.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(mine, [signing, refresh]);
+    assert_eq!(keys.keys_sealed_by(&other_root).await.unwrap().len(), 1);
+    assert!(keys.keys_sealed_by(&random_id()).await.unwrap().is_empty());
+}
+
+pub async fn a_rotation_on_one_service_reaches_another_on_the_store(store: Arc<dyn TokenStore>) {
+    use super::KeyKind;
+    let root = Keys::generate();
+    let settings = Settings { clock_leeway_secs: 0, ..Settings::default() };
+    let first = AuthService::new(store.clone(), root.clone(), settings.clone());
+    let second = AuthService::new(store, root.clone(), settings);
+    let (_, before) = signed_in(&second).await;
+    assert!(before.refresh_token.starts_with("rt1."));
+
+    let kid = first.rotate_key(KeyKind::Signing, 0).await.unwrap();
+    let secret = first.rotate_key(KeyKind::Refresh, 0).await.unwrap();
+    assert_eq!(first.access_tokens().current_kid(unix_now()), kid);
+    second.reload_keys().await.unwrap();
+    assert_eq!(second.access_tokens().current_kid(unix_now()), kid, "the other service reads the same set");
+    assert!(second.describe_keys(unix_now()).iter().any(|key| key.id == secret));
+
+    // Nothing issued before is lost: the old access token verifies on both, the rt1 token refreshes.
+    for service in [&first, &second] {
+        assert!(service.verify_access_token(&before.access_token).is_ok());
+    }
+    let after = second.refresh(Some(&before.refresh_token), &ClientInfo::default()).await.unwrap();
+    assert!(after.refresh_token.starts_with("rt2."), "{}", after.refresh_token);
+    assert!(first.verify_access_token(&after.access_token).is_ok(), "signed by the new key, known to both");
+    let again = first.refresh(Some(&after.refresh_token), &ClientInfo::default()).await.unwrap();
+    assert_eq!(again.session_id, before.session_id);
 }

@@ -8,4 +8,7 @@
 mod faults;
 mod fleet;
 mod multi_instance;
+mod rotation;
 mod servers;
+#[path = "../common/traffic.rs"]
+mod traffic;
