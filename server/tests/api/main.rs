@@ -7,6 +7,7 @@ mod edge;
 mod errors;
 mod flows;
 mod helpers;
+mod interop;
 mod keys;
 mod refresh;
 #[path = "../common/traffic.rs"]
