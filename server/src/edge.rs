@@ -168,7 +168,8 @@ impl SilentRefreshLayer {
 
     /// Rotates by calling `POST {base_url}/auth/refresh` on a remote reauth server. `verifier`
     /// checks access tokens with the remote's public key, issuer and audience (build it from the
-    /// remote's JWKS with [`AccessTokenVerifier::from_jwk`]: this app never holds a signing key),
+    /// remote's JWKS with [`AccessTokenVerifier::fetch_jwks`], and keep it current across key
+    /// rotations with [`AccessTokenVerifier::spawn_jwks_refresh`]: this app never holds a signing key),
     /// and `cookies` must match the remote's cookie settings, `access_cookie` on.
     pub fn remote(
         base_url: &str,

@@ -15,7 +15,8 @@ use crate::tokens::{AccessClaims, AccessTokenError, AccessTokenVerifier};
 /// What [`AuthenticatedUser`] checks requests with: the public-key verifier and the cookie names.
 /// An [`AuthService`] provides one through `FromRef`; a service that must accept reauth's tokens
 /// without holding the signing key (another API, an edge app refreshing through a remote reauth
-/// server) builds one from the JWKS with [`AccessTokenVerifier::from_jwk`].
+/// server) builds one from the JWKS with [`AccessTokenVerifier::fetch_jwks`], which accepts every
+/// published key (current, next and retired ones of a rotation).
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     verifier: AccessTokenVerifier,

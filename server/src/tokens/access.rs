@@ -174,6 +174,39 @@ impl AccessTokenVerifier {
         Ok(())
     }
 
+    /// Fetches `jwks_url` (a reauth server's `/.well-known/jwks.json`) and builds a verifier that
+    /// accepts every key in it.
+    pub async fn fetch_jwks(
+        jwks_url: &str,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Self, JwksFetchError> {
+        Ok(Self::from_jwks(&fetch_jwks_document(jwks_url).await?, issuer, audience)?)
+    }
+
+    /// Refetches `jwks_url` every `every` and puts its keys in force, so that keys a rotation adds
+    /// are accepted without a restart (a failed fetch keeps the keys in force and is logged). The
+    /// task ends when the returned handle is aborted.
+    pub fn spawn_jwks_refresh(
+        &self,
+        jwks_url: impl Into<String>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let (verifier, jwks_url) = (self.clone(), jwks_url.into());
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let fetched = fetch_jwks_document(&jwks_url).await;
+                let result = fetched.and_then(|jwks| Ok(verifier.replace_keys_from_jwks(&jwks)?));
+                if let Err(error) = result {
+                    tracing::warn!(%error, jwks_url, "refetching the JWKS failed; keeping the keys in force");
+                }
+            }
+        })
+    }
+
     pub(crate) fn replace_keys(&self, keys: Vec<(String, VerifyingKey)>) {
         *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys.into();
     }
@@ -257,6 +290,22 @@ impl AccessTokenVerifier {
             sid: claims.sid,
         })
     }
+}
+
+/// Why a JWKS document could not be fetched or used.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksFetchError {
+    /// The request failed or the answer was not JSON.
+    #[error("fetching the JWKS: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The document holds no Ed25519 key.
+    #[error(transparent)]
+    Invalid(#[from] InvalidJwk),
+}
+
+async fn fetch_jwks_document(jwks_url: &str) -> Result<serde_json::Value, JwksFetchError> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;
+    Ok(client.get(jwks_url).send().await?.error_for_status()?.json().await?)
 }
 
 fn key_from_jwk(jwk: &serde_json::Value) -> Result<(String, VerifyingKey), InvalidJwk> {

@@ -7,7 +7,8 @@ pub mod keys;
 pub mod refresh;
 
 pub use access::{
-    AccessClaims, AccessTokenError, AccessTokenVerifier, AccessTokens, InvalidJwk, DEFAULT_CLOCK_LEEWAY_SECS,
+    AccessClaims, AccessTokenError, AccessTokenVerifier, AccessTokens, InvalidJwk, JwksFetchError,
+    DEFAULT_CLOCK_LEEWAY_SECS,
 };
 pub use key_set::{KeyDescription, KeySet, KeySetError, KeyState, MacSecret};
 pub use keys::{KeyError, Keys};

@@ -361,9 +361,9 @@ async fn the_access_cookie_follows_login_refresh_and_logout_only_when_enabled() 
 /// A remote reauth server: the edge app knows only its public key (fetched from the JWKS, as a
 /// separate service would), issuer, audience and cookie settings; no signing key, no store.
 async fn remote_edge_state(server: &TestServer) -> (Authenticator, AccessTokenVerifier, CookieSettings) {
-    let jwks: Value = server.http.get(server.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     let settings = Settings::default();
-    let verifier = AccessTokenVerifier::from_jwk(&jwks["keys"][0], &settings.issuer, &settings.audience).unwrap();
+    let jwks_url = server.url("/.well-known/jwks.json");
+    let verifier = AccessTokenVerifier::fetch_jwks(&jwks_url, &settings.issuer, &settings.audience).await.unwrap();
     let cookies = CookieSettings { secure: false, domain: None, access_cookie: true };
     (Authenticator::new(verifier.clone(), &cookies), verifier, cookies)
 }
@@ -391,6 +391,41 @@ async fn the_remote_mode_refreshes_through_a_real_reauth_server() {
     let dead = get_with(&format!("{edge}/whoami"), &[("reauth_refresh", &refresh)], "text/html").await;
     assert_eq!(dead.status(), StatusCode::SEE_OTHER);
     assert_every_cookie_cleared(dead.headers());
+}
+
+#[tokio::test]
+async fn the_remote_mode_follows_a_key_rotation_of_the_remote() {
+    let server = TestServer::start_with(&["--access-cookie", "true", "--key-refresh-interval", "1s"]).await;
+    let session = server.signed_in("alice").await;
+    let (state, verifier, cookies) = remote_edge_state(&server).await;
+    let refetching = verifier.spawn_jwks_refresh(server.url("/.well-known/jwks.json"), Duration::from_secs(1));
+    let layer = SilentRefreshLayer::remote(&server.url(""), verifier.clone(), &cookies).unwrap();
+    let edge = serve_edge(state, layer).await;
+
+    let rotated = crate::cli::binary()
+        .args(["keys", "rotate", "--activate-in", "0s"])
+        .env("REAUTH_STORE", format!("sqlite://{}", server.db_path.display()))
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let new_kid = String::from_utf8(rotated.stdout).unwrap().trim().to_owned();
+    // Bounded waits: the remote signs with the new key, and the edge's verifier has fetched it.
+    let mut token = server.login("alice").await.access_token;
+    for _ in 0..120 {
+        if crate::traffic::kid_of(&token) == new_kid && verifier.kids().contains(&new_kid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        token = server.login("alice").await.access_token;
+    }
+    assert_eq!(crate::traffic::kid_of(&token), new_kid);
+    for access in [&token, &session.access_token] {
+        let response = get_with(&format!("{edge}/whoami"), &[("reauth_access", access)], "text/html").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let seen: Value = response.json().await.unwrap();
+        assert_eq!(seen["jti"], claims_of(access)["jti"], "the new key's token and the old key's are both accepted");
+    }
+    refetching.abort();
 }
 
 /// Remotes that misbehave, one per path prefix.
