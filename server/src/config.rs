@@ -43,6 +43,9 @@ impl FromStr for Lifetime {
     }
 }
 
+/// The largest `REAUTH_CLOCK_LEEWAY` accepted.
+const MAX_CLOCK_LEEWAY_SECS: i64 = 300;
+
 /// Cookie attributes shared by every cookie reauth sets.
 #[derive(Clone, Debug)]
 pub struct CookieSettings {
@@ -223,6 +226,11 @@ impl ServeArgs {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if self.clock_leeway.secs() > MAX_CLOCK_LEEWAY_SECS {
+            return Err(format!(
+                "REAUTH_CLOCK_LEEWAY must be at most {MAX_CLOCK_LEEWAY_SECS}s: a larger leeway keeps expired tokens alive; fix the clocks (NTP) instead"
+            ));
+        }
         if self.login_max_failures == 0 || self.login_max_failures_per_address == 0 {
             return Err("REAUTH_LOGIN_MAX_FAILURES and REAUTH_LOGIN_MAX_FAILURES_PER_ADDRESS must be at least 1".into());
         }
@@ -270,5 +278,26 @@ mod tests {
             let error = text.parse::<Lifetime>().unwrap_err();
             assert!(error.contains(text.trim()) || error.contains("unit"), "{text}: {error}");
         }
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn settings_from(args: &[&str]) -> Result<Settings, String> {
+        use clap::Parser as _;
+        Cli::try_parse_from([&["reauth-server"], args].concat()).map_err(|error| error.to_string())?.serve.settings()
+    }
+
+    #[test]
+    fn the_clock_leeway_defaults_to_a_few_seconds_and_is_bounded() {
+        assert_eq!(settings_from(&[]).unwrap().clock_leeway_secs, crate::tokens::DEFAULT_CLOCK_LEEWAY_SECS);
+        assert_eq!(settings_from(&["--clock-leeway", "0s"]).unwrap().clock_leeway_secs, 0);
+        assert_eq!(settings_from(&["--clock-leeway", "30s"]).unwrap().clock_leeway_secs, 30);
+        let error = settings_from(&["--clock-leeway", "1h"]).unwrap_err();
+        assert!(error.contains("REAUTH_CLOCK_LEEWAY"), "{error}");
+        assert!(settings_from(&["--key-refresh-interval", "0s"]).unwrap_err().contains("REAUTH_KEY_REFRESH_INTERVAL"));
     }
 }
