@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const SERVER_BIN = process.env.REAUTH_SERVER_BIN ?? join(ROOT, "target/debug/reauth-server");
+export const SERVER_BIN = process.env.REAUTH_SERVER_BIN ?? join(ROOT, "target/debug/reauth-server");
 
 // The flags shared/TOOLCHAIN.md found necessary for Chromium on a closed network.
 const CHROMIUM_ARGS = [
