@@ -227,10 +227,31 @@ impl AuthService {
         access.key_set().describe(now, published_for, self.inner.settings.refresh_ttl_secs)
     }
 
-    /// Authenticates a presented refresh token with the MAC secret it names, if still in force.
-    fn decode_refresh_token(&self, presented: &str, now: UnixTime) -> Result<RefreshToken, RefreshTokenError> {
-        let set = self.inner.access.key_set();
-        RefreshToken::decode(presented, |id| set.refresh_secret(id, now, self.inner.settings.refresh_ttl_secs))
+    /// Authenticates a presented refresh token with the MAC secret it names, if still in force. A
+    /// secret this instance does not know yet may have been added by `keys rotate` since it last
+    /// read the key set: it reads the set again before refusing, so a rotation signs no one out. A
+    /// store failure while doing so is a fault (503), never a refusal.
+    async fn decode_refresh_token(
+        &self,
+        presented: &str,
+        now: UnixTime,
+    ) -> Result<Result<RefreshToken, RefreshTokenError>, StoreError> {
+        let decode = || {
+            let set = self.inner.access.key_set();
+            RefreshToken::decode(presented, |id| set.refresh_secret(id, now, self.inner.settings.refresh_ttl_secs))
+        };
+        let decoded = decode();
+        if decoded != Err(RefreshTokenError::UnknownSecret) || self.inner.store.key_store().is_none() {
+            return Ok(decoded);
+        }
+        match self.reload_keys().await {
+            Ok(()) => Ok(decode()),
+            Err(KeySetError::Store(error)) => Err(error),
+            Err(error) => {
+                tracing::error!(%error, "rereading the key set failed");
+                Ok(decoded)
+            }
+        }
     }
 
     /// The settings in force.
@@ -336,7 +357,7 @@ impl AuthService {
         let presented =
             presented.filter(|token| !token.is_empty()).ok_or(AuthError::SessionEnded(DeadReason::Missing))?;
         let now = unix_now();
-        let token = self.decode_refresh_token(presented, now).map_err(|error| {
+        let token = self.decode_refresh_token(presented, now).await?.map_err(|error| {
             tracing::warn!(%error, "refresh token refused");
             AuthError::SessionEnded(DeadReason::Invalid)
         })?;
@@ -416,9 +437,8 @@ impl AuthService {
     /// Ends the session the refresh token belongs to. A missing or foreign token is not an error:
     /// logging out is idempotent.
     pub async fn logout(&self, presented: Option<&str>, client: &ClientInfo) -> Result<(), AuthError> {
-        let Some(token) = presented.and_then(|token| self.decode_refresh_token(token, unix_now()).ok()) else {
-            return Ok(());
-        };
+        let Some(presented) = presented else { return Ok(()) };
+        let Ok(token) = self.decode_refresh_token(presented, unix_now()).await? else { return Ok(()) };
         let store = &self.inner.store;
         if let Some(family) = store.family(&token.family_id).await? {
             if store.revoke_family(&family.id, RevokeReason::Logout).await? {

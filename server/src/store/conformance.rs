@@ -46,7 +46,8 @@ macro_rules! conformance_tests {
                 reuse_after_the_interval_revokes_the_family, older_generation_is_reuse_even_within_interval,
                 disabled_user_cannot_refresh, deleted_user_cannot_refresh, logout_all_ends_every_session,
                 expired_refresh_token_is_dead,
-                key_store_keeps_sealed_keys_per_root, a_rotation_on_one_service_reaches_another_on_the_store);
+                key_store_keeps_sealed_keys_per_root, a_rotation_on_one_service_reaches_another_on_the_store,
+                a_refresh_secret_unknown_to_a_service_makes_it_reread_the_key_set);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -473,4 +474,18 @@ pub async fn a_rotation_on_one_service_reaches_another_on_the_store(store: Arc<d
     assert!(first.verify_access_token(&after.access_token).is_ok(), "signed by the new key, known to both");
     let again = first.refresh(Some(&after.refresh_token), &ClientInfo::default()).await.unwrap();
     assert_eq!(again.session_id, before.session_id);
+}
+
+pub async fn a_refresh_secret_unknown_to_a_service_makes_it_reread_the_key_set(store: Arc<dyn TokenStore>) {
+    use super::KeyKind;
+    let root = Keys::generate();
+    let first = AuthService::new(store.clone(), root.clone(), Settings::default());
+    let second = AuthService::new(store, root, Settings::default());
+    let (_, login) = signed_in(&first).await;
+    // An immediate rotation on one instance; the other has not reread the set yet.
+    first.rotate_key(KeyKind::Refresh, 0).await.unwrap();
+    let on_first = first.refresh(Some(&login.refresh_token), &ClientInfo::default()).await.unwrap();
+    assert!(on_first.refresh_token.starts_with("rt2."));
+    let on_second = second.refresh(Some(&on_first.refresh_token), &ClientInfo::default()).await;
+    assert_eq!(on_second.unwrap().session_id, login.session_id, "not signed out by a secret it had not read yet");
 }
