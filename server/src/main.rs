@@ -86,8 +86,8 @@ enum KeysCommand {
         refresh_secret: bool,
         /// How long the new key is published before it signs: longer than every verifier's key
         /// refresh (REAUTH_KEY_REFRESH_INTERVAL of every instance, JWKS caches of other services).
-        /// `0s` after a key leaked (instances that have not reread the set yet refuse the new key's
-        /// tokens until they do).
+        /// `0s` after a key leaked: until an instance has reread the set, it may answer 401 to access
+        /// tokens of the new signing key (refresh tokens are never refused for that reason).
         #[arg(long, default_value = "10m")]
         activate_in: Lifetime,
         #[command(flatten)]
@@ -147,6 +147,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 async fn keys(command: KeysCommand) -> Result<(), String> {
     let (KeysCommand::Rotate { serve, .. } | KeysCommand::List { serve }) = &command;
+    if serve.store.starts_with("memory:") {
+        return Err("REAUTH_STORE memory:// lives inside one process: keys need the store a server uses".into());
+    }
     let service = server::build_service(serve).await.map_err(|error| error.to_string())?;
     match command {
         KeysCommand::Rotate { refresh_secret, activate_in, .. } => {

@@ -113,3 +113,10 @@ async fn keys_rotate_on_a_store_without_a_key_file_is_refused() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("REAUTH_SIGNING_KEY"));
 }
+
+#[tokio::test]
+async fn keys_commands_refuse_a_memory_store() {
+    let output = binary().args(["keys", "list"]).env("REAUTH_STORE", "memory://").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("memory://"));
+}
