@@ -120,3 +120,22 @@ async fn keys_commands_refuse_a_memory_store() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("memory://"));
 }
+
+/// The promise with the default settings: a running server publishes a key added by
+/// `keys rotate` within 30 s (it rereads the set every `REAUTH_KEY_REFRESH_INTERVAL`, 10 s).
+#[tokio::test]
+async fn with_default_settings_a_running_server_publishes_a_rotated_key_within_30_seconds() {
+    let server = TestServer::start().await;
+    // The server has read the set once (start-up, then the refresh task's first tick) before the
+    // rotation: from here on only its periodic reread can find the new key.
+    let before = published_kids(&server).await;
+    let kid = rotate(&server, &[]);
+    assert!(!before.contains(&kid));
+    for _ in 0..60 {
+        if published_kids(&server).await.contains(&kid) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("{kid} not published within 30 s");
+}
