@@ -152,7 +152,11 @@ impl KeySet {
     pub fn open(root: &Keys, stored: &[StoredKey]) -> Result<Self, KeySetError> {
         let mut set = Self::single(root);
         let kek = key_encryption_key(root);
-        for key in stored.iter().filter(|key| key.root == root.kid()) {
+        // Stores list keys in no particular order: sorted here, every instance picks the same
+        // current key even among keys activated in the same second.
+        let mut ours: Vec<&StoredKey> = stored.iter().filter(|key| key.root == root.kid()).collect();
+        ours.sort_by(|a, b| (a.active_at, a.created_at, &a.id).cmp(&(b.active_at, b.created_at, &b.id)));
+        for key in ours {
             let sealed_error =
                 || KeySetError::Sealed { kind: key.kind.as_str(), id: key.id.clone(), root: root.kid().to_owned() };
             let secret: [u8; 32] =
@@ -175,9 +179,6 @@ impl KeySet {
                 }
             }
         }
-        // Stable: among keys activated at the same second, the one added last wins, as in `current`.
-        set.signing.sort_by_key(|entry| entry.active_at);
-        set.refresh.sort_by_key(|secret| secret.active_at);
         Ok(set)
     }
 
@@ -365,6 +366,15 @@ mod tests {
         assert!(set.refresh_secret(None, NOW + 3599, 3600).is_some(), "rt1 tokens live out their lifetime");
         assert!(set.refresh_secret(None, NOW + 3600, 3600).is_none());
         assert!(set.refresh_secret(Some(&[0; SECRET_ID_LEN]), NOW, 3600).is_none(), "unknown id");
+    }
+
+    #[test]
+    fn every_instance_picks_the_same_current_key_whatever_order_the_store_lists_them_in() {
+        let root = Keys::generate();
+        let keys: Vec<StoredKey> = (0..4).map(|_| KeySet::seal_new(&root, KeyKind::Signing, NOW, NOW)).collect();
+        let reversed: Vec<StoredKey> = keys.iter().rev().cloned().collect();
+        let current = |stored: &[StoredKey]| KeySet::open(&root, stored).unwrap().signing_at(NOW).kid.clone();
+        assert_eq!(current(&keys), current(&reversed));
     }
 
     #[test]
