@@ -86,8 +86,9 @@ enum KeysCommand {
         refresh_secret: bool,
         /// How long the new key is published before it signs: longer than every verifier's key
         /// refresh (REAUTH_KEY_REFRESH_INTERVAL of every instance, JWKS caches of other services).
-        /// `0s` after a key leaked: until an instance has reread the set, it may answer 401 to access
-        /// tokens of the new signing key (refresh tokens are never refused for that reason).
+        /// `0s` after a key leaked: an instance that has not reread the set yet answers 401 to the
+        /// first access tokens of the new signing key it meets, then rereads it (refresh tokens are
+        /// never refused for that reason).
         #[arg(long, default_value = "10m")]
         activate_in: Lifetime,
         #[command(flatten)]

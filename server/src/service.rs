@@ -1,6 +1,7 @@
 //! The storage-agnostic core: login, rotation with reuse detection, logout, sessions, audit.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -177,16 +178,59 @@ struct Inner {
     limiter: LoginLimiter,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
     dummy_hash: OnceLock<String>,
+    /// When an unknown kid last made this instance reread the key set.
+    last_reread: AtomicI64,
 }
 
 impl AuthService {
     /// A service over `store`, signing with `keys` (the configured key) until
     /// [`reload_keys`](Self::reload_keys) reads the rotated key set from the store.
     pub fn new(store: Arc<dyn TokenStore>, keys: Keys, settings: Settings) -> Self {
-        let access = AccessTokens::new(keys.clone(), &settings.issuer, &settings.audience, settings.access_ttl_secs)
-            .with_leeway(settings.clock_leeway_secs);
-        let limiter = LoginLimiter::new(settings.login_limits.clone());
-        Self { inner: Arc::new(Inner { store, root: keys, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+        let inner = Arc::new_cyclic(|inner: &Weak<Inner>| {
+            let inner = inner.clone();
+            // A token of a key another instance put in force since this one last read the set:
+            // reread it now rather than at the next interval, so the client's retry succeeds.
+            let reread = Arc::new(move || {
+                if let Some(inner) = inner.upgrade() {
+                    AuthService { inner }.reread_keys_soon();
+                }
+            });
+            let access =
+                AccessTokens::new(keys.clone(), &settings.issuer, &settings.audience, settings.access_ttl_secs)
+                    .with_leeway(settings.clock_leeway_secs)
+                    .on_unknown_kid(reread);
+            let limiter = LoginLimiter::new(settings.login_limits.clone());
+            Inner {
+                store,
+                root: keys,
+                access,
+                settings,
+                limiter,
+                dummy_hash: OnceLock::new(),
+                last_reread: AtomicI64::new(UnixTime::MIN),
+            }
+        });
+        Self { inner }
+    }
+
+    /// Rereads the key set in the background, at most once a second however many unknown kids
+    /// arrive (a forger cannot make the server hammer the store).
+    fn reread_keys_soon(&self) {
+        let now = unix_now();
+        let last = self.inner.last_reread.load(Ordering::Relaxed);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        if self.inner.store.key_store().is_none()
+            || now <= last
+            || self.inner.last_reread.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let service = self.clone();
+        runtime.spawn(async move {
+            if let Err(error) = service.reload_keys().await {
+                tracing::warn!(%error, "rereading the key set for an unknown kid failed");
+            }
+        });
     }
 
     /// Reads the key set from the store and puts it in force (at start-up, then every

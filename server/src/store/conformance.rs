@@ -47,7 +47,8 @@ macro_rules! conformance_tests {
                 disabled_user_cannot_refresh, deleted_user_cannot_refresh, logout_all_ends_every_session,
                 expired_refresh_token_is_dead,
                 key_store_keeps_sealed_keys_per_root, a_rotation_on_one_service_reaches_another_on_the_store,
-                a_refresh_secret_unknown_to_a_service_makes_it_reread_the_key_set);
+                a_refresh_secret_unknown_to_a_service_makes_it_reread_the_key_set,
+                an_unknown_kid_makes_a_service_reread_the_key_set);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -488,4 +489,25 @@ pub async fn a_refresh_secret_unknown_to_a_service_makes_it_reread_the_key_set(s
     assert!(on_first.refresh_token.starts_with("rt2."));
     let on_second = second.refresh(Some(&on_first.refresh_token), &ClientInfo::default()).await;
     assert_eq!(on_second.unwrap().session_id, login.session_id, "not signed out by a secret it had not read yet");
+}
+
+pub async fn an_unknown_kid_makes_a_service_reread_the_key_set(store: Arc<dyn TokenStore>) {
+    use super::KeyKind;
+    use crate::tokens::AccessTokenError;
+    let root = Keys::generate();
+    let first = AuthService::new(store.clone(), root.clone(), Settings::default());
+    let second = AuthService::new(store, root, Settings::default());
+    // An immediate rotation on one instance; the other has not reread the set yet.
+    let kid = first.rotate_key(KeyKind::Signing, 0).await.unwrap();
+    let (_, login) = signed_in(&first).await;
+    assert_eq!(second.verify_access_token(&login.access_token).unwrap_err(), AccessTokenError::UnknownKey);
+    // That refusal made it reread the set in the background: a retry soon succeeds.
+    for _ in 0..200 {
+        if second.verify_access_token(&login.access_token).is_ok() {
+            assert_eq!(second.access_tokens().current_kid(unix_now()), kid);
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the second service never reread the key set");
 }

@@ -114,7 +114,12 @@ pub struct AccessTokenVerifier {
     issuer: String,
     audience: String,
     leeway_secs: i64,
+    /// Told when a well-formed token names a kid not in the set (see [`Self::on_unknown_kid`]).
+    unknown_kid_hook: Option<UnknownKidHook>,
 }
+
+/// What a verifier calls on meeting an unknown kid: a key set holder rereads its keys.
+pub(crate) type UnknownKidHook = Arc<dyn Fn() + Send + Sync>;
 
 impl std::fmt::Debug for AccessTokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +149,7 @@ impl AccessTokenVerifier {
             issuer: issuer.into(),
             audience: audience.into(),
             leeway_secs: DEFAULT_CLOCK_LEEWAY_SECS,
+            unknown_kid_hook: None,
         }
     }
 
@@ -227,6 +233,13 @@ impl AccessTokenVerifier {
         self
     }
 
+    /// The same verifier calling `hook` whenever a token names a kid it does not know: a key set
+    /// holder uses it to reread its keys (the token is refused all the same).
+    pub(crate) fn on_unknown_kid(mut self, hook: UnknownKidHook) -> Self {
+        self.unknown_kid_hook = Some(hook);
+        self
+    }
+
     /// The clock leeway in seconds.
     pub fn leeway_secs(&self) -> i64 {
         self.leeway_secs
@@ -249,11 +262,13 @@ impl AccessTokenVerifier {
             return Err(AccessTokenError::Header);
         }
         let keys = self.key_list();
-        let key = keys
-            .iter()
-            .find(|(kid, _)| header.kid == Some(kid.as_str()))
-            .map(|(_, key)| key)
-            .ok_or(AccessTokenError::UnknownKey)?;
+        let key =
+            keys.iter().find(|(kid, _)| header.kid == Some(kid.as_str())).map(|(_, key)| key).ok_or_else(|| {
+                if let Some(hook) = &self.unknown_kid_hook {
+                    hook();
+                }
+                AccessTokenError::UnknownKey
+            })?;
         let signature_bytes: [u8; 64] =
             decode_part(signature_b64)?.try_into().map_err(|_| AccessTokenError::Signature)?;
         let signing_input_len = header_b64.len() + 1 + claims_b64.len();
@@ -351,6 +366,12 @@ impl AccessTokens {
     /// The same, allowing `leeway_secs` of clock difference when verifying.
     pub fn with_leeway(mut self, leeway_secs: i64) -> Self {
         self.verifier = self.verifier.with_leeway(leeway_secs);
+        self
+    }
+
+    /// The same, calling `hook` when a token names a kid the set does not hold.
+    pub(crate) fn on_unknown_kid(mut self, hook: UnknownKidHook) -> Self {
+        self.verifier = self.verifier.on_unknown_kid(hook);
         self
     }
 
