@@ -94,6 +94,13 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// How long audit events are kept, in seconds.
     pub audit_retention_secs: i64,
+    /// Origins (`scheme://host[:port]`) at which browsers reach this server; the first is the one a
+    /// wallet challenge binds. Wallet sign-in is off while this is empty.
+    pub public_origins: Vec<String>,
+    /// How long a wallet challenge may be signed and presented, in seconds.
+    pub wallet_challenge_ttl_secs: i64,
+    /// Whether the first wallet sign-in of an unknown account creates its user.
+    pub wallet_signup: bool,
 }
 
 impl Default for Settings {
@@ -111,6 +118,9 @@ impl Default for Settings {
             trust_forwarded_for: false,
             login_limits: LoginLimits { per_username: 5, per_address: 50, window_secs: 15 * 60 },
             audit_retention_secs: 90 * 86_400,
+            public_origins: Vec::new(),
+            wallet_challenge_ttl_secs: 5 * 60,
+            wallet_signup: true,
         }
     }
 }
@@ -181,6 +191,16 @@ pub struct ServeArgs {
     /// How long audit events are kept.
     #[arg(long, env = "REAUTH_AUDIT_RETENTION", default_value = "90d")]
     pub audit_retention: Lifetime,
+    /// Comma-separated origins at which browsers reach this server, e.g. `https://app.example.com`;
+    /// the first is the domain a wallet sign-in message binds (wallet sign-in is off when unset).
+    #[arg(long, env = "REAUTH_PUBLIC_ORIGIN", value_delimiter = ',')]
+    pub public_origin: Vec<String>,
+    /// How long a wallet sign-in challenge stays valid.
+    #[arg(long, env = "REAUTH_WALLET_CHALLENGE_TTL", default_value = "5m")]
+    pub wallet_challenge_ttl: Lifetime,
+    /// Whether the first wallet sign-in of an unknown Stellar account creates its user.
+    #[arg(long, env = "REAUTH_WALLET_SIGNUP", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub wallet_signup: bool,
     /// Directory served at `/` (the demo page); nothing is served there when unset.
     #[arg(long, env = "REAUTH_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
@@ -196,19 +216,7 @@ impl ServeArgs {
                 Err(format!("{name} must be longer than 0s"))
             }
         };
-        let allowed_origins = self
-            .allowed_origins
-            .iter()
-            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-            .filter(|origin| !origin.is_empty())
-            .map(|origin| {
-                if origin.starts_with("http://") || origin.starts_with("https://") {
-                    Ok(origin)
-                } else {
-                    Err(format!("REAUTH_ALLOWED_ORIGINS: {origin:?} is not an origin like https://app.example.com"))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_origins = origins("REAUTH_ALLOWED_ORIGINS", &self.allowed_origins)?;
         if self.login_max_failures == 0 || self.login_max_failures_per_address == 0 {
             return Err("REAUTH_LOGIN_MAX_FAILURES and REAUTH_LOGIN_MAX_FAILURES_PER_ADDRESS must be at least 1".into());
         }
@@ -233,8 +241,27 @@ impl ServeArgs {
                 window_secs: positive("REAUTH_LOGIN_WINDOW", self.login_window)?,
             },
             audit_retention_secs: positive("REAUTH_AUDIT_RETENTION", self.audit_retention)?,
+            public_origins: origins("REAUTH_PUBLIC_ORIGIN", &self.public_origin)?,
+            wallet_challenge_ttl_secs: positive("REAUTH_WALLET_CHALLENGE_TTL", self.wallet_challenge_ttl)?,
+            wallet_signup: self.wallet_signup,
         })
     }
+}
+
+/// The origins of a comma-separated setting, trimmed and without a trailing `/`.
+fn origins(setting: &str, values: &[String]) -> Result<Vec<String>, String> {
+    values
+        .iter()
+        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            if origin.starts_with("http://") || origin.starts_with("https://") {
+                Ok(origin)
+            } else {
+                Err(format!("{setting}: {origin:?} is not an origin like https://app.example.com"))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod password;
 mod rate_limit;
 pub mod server;
 pub mod service;
+pub mod stellar;
 pub mod store;
 pub mod tokens;
 

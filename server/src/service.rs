@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::config::Settings;
@@ -10,6 +11,9 @@ use crate::password::{self, check_password, check_username, normalize_username};
 use crate::rate_limit::LoginLimiter;
 use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
 use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
+
+mod wallet;
+pub use wallet::WalletChallenge;
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> UnixTime {
@@ -157,6 +161,87 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// How a user proved who they are; the `login` audit event's detail names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    /// Username and password.
+    Password,
+    /// A Stellar wallet's signature of a server challenge (SEP-53).
+    Wallet,
+}
+
+impl SignInMethod {
+    /// The name in audit events and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Wallet => "wallet",
+        }
+    }
+}
+
+/// What a [`Credential`]'s check concluded.
+pub(crate) enum Proof {
+    /// The evidence holds for this user (whether the user is active is checked after, for all methods).
+    Holds(User),
+    /// It does not. `user` is the user it named, if known; `detail` goes to the `login_failed` event.
+    Fails {
+        user: Option<User>,
+        detail: &'static str,
+    },
+}
+
+/// One way for a user to prove who they are. [`AuthService::sign_in`] throttles the attempt, asks the
+/// credential for its [`Proof`], and then, the same for every method, refuses inactive users,
+/// records the outcome and starts the session.
+#[async_trait]
+pub(crate) trait Credential: Send + Sync {
+    /// Named in the audit log.
+    fn method(&self) -> SignInMethod;
+    /// What attempts are counted against besides the client address: the user name the evidence
+    /// claims (normalised username, a wallet user's `stellar:G…` name).
+    fn subject(&self) -> &str;
+    /// Checks the evidence. Errors are for faults and malformed input, not for wrong evidence.
+    async fn check(&self, service: &AuthService) -> Result<Proof, AuthError>;
+}
+
+/// Username and password, checked against the argon2id hash in constant time whether or not the
+/// user exists.
+struct PasswordCredential<'a> {
+    username: String,
+    password: &'a str,
+}
+
+#[async_trait]
+impl Credential for PasswordCredential<'_> {
+    fn method(&self) -> SignInMethod {
+        SignInMethod::Password
+    }
+
+    fn subject(&self) -> &str {
+        &self.username
+    }
+
+    async fn check(&self, service: &AuthService) -> Result<Proof, AuthError> {
+        let user = if self.password.len() > password::MAX_PASSWORD_LEN {
+            None
+        } else {
+            service.inner.store.user_by_name(&self.username).await?
+        };
+        let hash = match &user {
+            Some(user) => user.password_hash.clone(),
+            None => service.dummy_hash().await,
+        };
+        let password_ok = verify_blocking(self.password.to_owned(), hash).await && user.is_some();
+        Ok(match user {
+            Some(user) if password_ok => Proof::Holds(user),
+            None => Proof::Fails { user: None, detail: "unknown_user" },
+            user => Proof::Fails { user, detail: "bad_password" },
+        })
+    }
+}
+
 /// The reauth core. Cheap to clone; all clones share state.
 #[derive(Clone)]
 pub struct AuthService {
@@ -226,38 +311,45 @@ impl AuthService {
     /// Checks the password and starts a new session.
     #[tracing::instrument(skip(self, password, client), fields(client_ip = client.ip.as_deref()))]
     pub async fn login(&self, username: &str, password: &str, client: &ClientInfo) -> Result<Issued, AuthError> {
-        let username = normalize_username(username);
+        let credential = PasswordCredential { username: normalize_username(username), password };
+        self.sign_in(&credential, client).await
+    }
+
+    /// The path every sign-in method shares: throttle, check the credential, refuse inactive users,
+    /// audit, start the session.
+    pub(crate) async fn sign_in(&self, credential: &dyn Credential, client: &ClientInfo) -> Result<Issued, AuthError> {
+        let (subject, method) = (credential.subject(), credential.method().as_str());
         let now = unix_now();
         let limiter = &self.inner.limiter;
-        if let Err(retry_after_secs) = limiter.check(&username, client.ip.as_deref(), now) {
-            tracing::warn!(username, "login throttled");
+        if let Err(retry_after_secs) = limiter.check(subject, client.ip.as_deref(), now) {
+            tracing::warn!(subject, method, "login throttled");
             return Err(AuthError::RateLimited { retry_after_secs });
         }
-        let user = if password.len() > password::MAX_PASSWORD_LEN {
-            None
-        } else {
-            self.inner.store.user_by_name(&username).await?
-        };
-        let hash = match &user {
-            Some(user) => user.password_hash.clone(),
-            None => self.dummy_hash().await,
-        };
-        let password_ok = verify_blocking(password.to_owned(), hash).await && user.is_some();
-        let user = match user {
-            Some(user) if password_ok && user.active => user,
-            user => {
-                limiter.record_failure(&username, client.ip.as_deref(), now);
-                let detail = match &user {
-                    None => "unknown_user",
-                    Some(_) if !password_ok => "bad_password",
-                    Some(_) => "inactive",
+        let user = match credential.check(self).await? {
+            Proof::Holds(user) if user.active => user,
+            proof => {
+                limiter.record_failure(subject, client.ip.as_deref(), now);
+                let (user, detail) = match proof {
+                    Proof::Holds(user) => (Some(user), "inactive"),
+                    Proof::Fails { user, detail } => (user, detail),
                 };
-                let user_id = user.as_ref().map(|user| user.id.clone());
+                let user_id = user.map(|user| user.id);
                 self.record(AuditKind::LoginFailed, user_id, None, client, Some(detail)).await?;
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        limiter.record_success(&username);
+        limiter.record_success(subject);
+        self.start_session(&user, credential.method(), client, now).await
+    }
+
+    /// Starts a session for a user who has just proved who they are.
+    async fn start_session(
+        &self,
+        user: &User,
+        method: SignInMethod,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<Issued, AuthError> {
         let settings = &self.inner.settings;
         let family = NewFamily {
             id: random_id(),
@@ -269,8 +361,8 @@ impl AuthService {
             client_ip: client.ip.clone(),
         };
         self.inner.store.create_family(&family).await?;
-        self.record(AuditKind::Login, Some(user.id.clone()), Some(&family.id), client, None).await?;
-        Ok(self.issue(&user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
+        self.record(AuditKind::Login, Some(user.id.clone()), Some(&family.id), client, Some(method.as_str())).await?;
+        Ok(self.issue(user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
     }
 
     /// Rotates a refresh token: the presented generation is consumed and its successor issued.
@@ -432,7 +524,7 @@ impl AuthService {
     /// Enables or disables a user by name; disabling revokes every session at once.
     pub async fn set_user_active(&self, username: &str, active: bool) -> Result<(), AuthError> {
         let store = &self.inner.store;
-        let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
+        let user = store.user_by_name(&stored_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.set_user_active(&user.id, active).await?;
         if !active {
             let revoked = store.revoke_user_families(&user.id, RevokeReason::Inactive).await?;
@@ -445,7 +537,7 @@ impl AuthService {
     /// Deletes a user and all their sessions.
     pub async fn delete_user(&self, username: &str) -> Result<(), AuthError> {
         let store = &self.inner.store;
-        let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
+        let user = store.user_by_name(&stored_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.delete_user(&user.id).await?;
         Ok(())
     }
@@ -497,6 +589,12 @@ impl AuthService {
         log_event(&event);
         Ok(())
     }
+}
+
+/// The stored name of a user as an administrator types it: a Stellar account id (alone or as
+/// `stellar:G…`) names that account's wallet user, anything else a password user.
+fn stored_username(name: &str) -> String {
+    crate::stellar::AccountId::from_username(name).map_or_else(|| normalize_username(name), |account| account.username())
 }
 
 fn audit_event(

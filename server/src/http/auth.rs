@@ -50,7 +50,7 @@ fn cookies(service: &AuthService) -> Cookies {
 }
 
 /// The login/refresh answer of the browser flow: tokens in the body, refresh token only in the cookie.
-fn browser_tokens(service: &AuthService, issued: &Issued) -> Response {
+pub(super) fn browser_tokens(service: &AuthService, issued: &Issued) -> Response {
     let body = TokenResponse {
         access_token: &issued.access_token,
         token_type: "Bearer",

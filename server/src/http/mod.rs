@@ -1,6 +1,7 @@
 //! The HTTP surface.
 //!
 //! - `auth`: `/auth/*`, the browser (cookie) flow and the OAuth token endpoint;
+//! - `wallet`: `/auth/wallet/*`, sign-in with a Stellar wallet's signature instead of a password;
 //! - `api`: `/api/me`, the example route protected by [`AuthenticatedUser`];
 //! - `account`: `/account`, a server-rendered demo page behind the silent-refresh layer (only with
 //!   the access cookie on);
@@ -16,6 +17,7 @@ pub mod cookies;
 pub mod error;
 /// Extractors: the authenticated caller, client details, JSON and form bodies.
 pub mod extract;
+mod wallet;
 
 use std::path::Path;
 use std::time::Duration;
@@ -42,7 +44,7 @@ const BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// The reauth routes (`/auth/*`, `/api/me`, `/.well-known/jwks.json`, `/healthz`) with their layers,
 /// ready to merge into an application's router.
 pub fn router(service: AuthService) -> Router {
-    let auth = auth::router().layer(middleware::map_response(|mut response: Response| async move {
+    let auth = auth::router().merge(wallet::router()).layer(middleware::map_response(|mut response: Response| async move {
         response.headers_mut().extend(auth::no_store_headers());
         response
     }));

@@ -3,7 +3,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
 
 /// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
 /// on restart.
@@ -13,6 +13,7 @@ use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    challenges: Mutex<Challenges>,
 }
 
 #[derive(Default)]
@@ -172,6 +173,35 @@ impl TokenStore for MemoryStore {
         inner.families.retain(|_, family| family.token_expires_at > now && family.expires_at > now);
         inner.events.retain(|event| event.at >= events_before);
         Ok((families_before - inner.families.len() + events_count - inner.events.len()) as u64)
+    }
+}
+
+/// Wallet challenges by nonce, with the size after the last sweep of expired ones.
+#[derive(Default)]
+struct Challenges {
+    by_nonce: HashMap<String, Challenge>,
+    swept_len: usize,
+}
+
+/// Expired challenges are swept once the map has doubled since the last sweep (and holds at least
+/// this many), which keeps it within twice the live challenges at amortised constant cost.
+const CHALLENGE_SWEEP_MIN: usize = 64;
+
+#[async_trait]
+impl ChallengeStore for MemoryStore {
+    async fn put_challenge(&self, challenge: &Challenge, now: UnixTime) -> StoreResult<()> {
+        let mut challenges = self.challenges.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if challenges.by_nonce.len() >= CHALLENGE_SWEEP_MIN.max(2 * challenges.swept_len) {
+            challenges.by_nonce.retain(|_, challenge| challenge.expires_at > now);
+            challenges.swept_len = challenges.by_nonce.len();
+        }
+        challenges.by_nonce.insert(challenge.nonce.clone(), challenge.clone());
+        Ok(())
+    }
+
+    async fn take_challenge(&self, nonce: &str, now: UnixTime) -> StoreResult<Option<Challenge>> {
+        let mut challenges = self.challenges.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(challenges.by_nonce.remove(nonce).filter(|challenge| challenge.expires_at > now))
     }
 }
 

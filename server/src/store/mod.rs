@@ -14,6 +14,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::Serialize;
 
+mod challenges;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -30,6 +31,7 @@ pub mod conformance;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+pub use challenges::{Challenge, ChallengeStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -242,10 +244,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// atomicity the rotation logic relies on, and must be a real compare-and-swap in the backend (a
 /// conditional `UPDATE … RETURNING`, a Lua script), never a read followed by a write.
 ///
+/// Wallet sign-in challenges live in the same backend, through the [`ChallengeStore`] supertrait.
+///
 /// A complete backend, the in-memory one, is [`MemoryStore`]; the conformance suite in
 /// `store::conformance` (feature `conformance`) checks a new backend against the same cases.
 #[async_trait]
-pub trait TokenStore: Send + Sync + 'static {
+pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     /// A short name for logs and benchmarks (`memory`, `sqlite`, …).
     fn backend(&self) -> &'static str;
 

@@ -44,6 +44,14 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id DESC);
 CREATE INDEX audit_events_by_time ON audit_events(at);
+"#, r#"
+CREATE TABLE wallet_challenges (
+    nonce TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    message TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
 "#];
 
 /// Any value: the advisory lock under which instances starting together migrate one at a time.

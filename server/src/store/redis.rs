@@ -6,7 +6,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than
@@ -123,6 +123,7 @@ return 0
 /// | `P{u:<user id>}:families` | sorted set: family ids by absolute end | the last family's end |
 /// | `P{u:<user id>}:events` | stream, capped at ~1000 | 90 days after the last event |
 /// | `P{audit}:anonymous` | stream of failed logins of unknown names, capped at ~10 000 | 90 days |
+/// | `P{c:<nonce>}:challenge` | string: a wallet challenge as JSON (`SET NX`, taken with `GETDEL`) | its expiry |
 ///
 /// Rotation, revocation and user activation are each one Lua script on one key. Operations spanning
 /// users and families (revoke all, list, delete a user) walk the user's index and act per family,
@@ -622,6 +623,60 @@ impl TokenStore for RedisStore {
             }
         }
         Ok(removed)
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredChallenge {
+    account: String,
+    message: String,
+    expires_at: UnixTime,
+}
+
+impl RedisStore {
+    fn challenge_key(&self, nonce: &str) -> String {
+        format!("{}{{c:{nonce}}}:challenge", self.prefix)
+    }
+}
+
+/// Each challenge is one key expiring with the challenge itself, so Redis forgets expired ones on
+/// its own, and `GETDEL` hands a challenge to exactly one of concurrent takers.
+#[async_trait]
+impl ChallengeStore for RedisStore {
+    async fn put_challenge(&self, challenge: &Challenge, _now: UnixTime) -> StoreResult<()> {
+        let stored = StoredChallenge {
+            account: challenge.account.clone(),
+            message: challenge.message.clone(),
+            expires_at: challenge.expires_at,
+        };
+        let value = serde_json::to_string(&stored).map_err(StoreError::unavailable)?;
+        let written: Option<String> = redis::cmd("SET")
+            .arg(self.challenge_key(&challenge.nonce))
+            .arg(value)
+            .arg("NX")
+            .arg("EXAT")
+            .arg(challenge.expires_at.max(1))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        written.map(drop).ok_or(StoreError::Conflict)
+    }
+
+    async fn take_challenge(&self, nonce: &str, now: UnixTime) -> StoreResult<Option<Challenge>> {
+        let value: Option<String> = redis::cmd("GETDEL")
+            .arg(self.challenge_key(nonce))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        let Some(value) = value else { return Ok(None) };
+        let stored: StoredChallenge = serde_json::from_str(&value).map_err(StoreError::unavailable)?;
+        let challenge = Challenge {
+            nonce: nonce.to_owned(),
+            account: stored.account,
+            message: stored.message,
+            expires_at: stored.expires_at,
+        };
+        Ok(Some(challenge).filter(|challenge| challenge.expires_at > now))
     }
 }
 

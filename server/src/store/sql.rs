@@ -4,7 +4,7 @@
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::{AuditEvent, AuditKind, Family, RevokeReason, StoreError, User};
+use super::{AuditEvent, AuditKind, Challenge, Family, RevokeReason, StoreError, User};
 
 pub(super) const FAMILY_COLUMNS: &str = "id, user_id, generation, created_at, expires_at, token_expires_at, \
      rotated_at, last_used_at, user_agent, client_ip, revoke_reason";
@@ -240,10 +240,52 @@ macro_rules! impl_token_store {
                     Ok(families.rows_affected() + events.rows_affected())
                 }
             }
+
+            $crate::store::sql::impl_challenge_store!($store);
         };
     };
 }
 pub(super) use impl_token_store;
+
+/// Implements `ChallengeStore` for `$store` in the `DIALECT` of the enclosing `impl_token_store!`.
+/// Taking a challenge is one `DELETE … RETURNING`, so of concurrent takes of one nonce only the
+/// one that deleted the row gets it.
+macro_rules! impl_challenge_store {
+    ($store:ident) => {
+        #[async_trait]
+        impl $crate::store::ChallengeStore for $store {
+            async fn put_challenge(&self, challenge: &$crate::store::Challenge, now: UnixTime) -> StoreResult<()> {
+                // Indexed on expires_at: cheap when, as usual, there is little or nothing to delete.
+                sqlx::query(statement!("DELETE FROM wallet_challenges WHERE expires_at <= $1"))
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                sqlx::query(statement!("INSERT INTO wallet_challenges (nonce, account, message, expires_at) VALUES ($1, $2, $3, $4)"))
+                    .bind(&challenge.nonce)
+                    .bind(&challenge.account)
+                    .bind(&challenge.message)
+                    .bind(challenge.expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn take_challenge(&self, nonce: &str, now: UnixTime) -> StoreResult<Option<$crate::store::Challenge>> {
+                let row = sqlx::query(statement!("DELETE FROM wallet_challenges WHERE nonce = $1 RETURNING account, message, expires_at"))
+                    .bind(nonce)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let challenge = $crate::store::sql::challenge_from_row(nonce, &row).map_err(store_error)?;
+                Ok(Some(challenge).filter(|challenge| challenge.expires_at > now))
+            }
+        }
+    };
+}
+pub(super) use impl_challenge_store;
 
 pub(super) fn store_error(error: sqlx::Error) -> StoreError {
     match &error {
@@ -334,5 +376,17 @@ where
         client_ip: row.optional_text("client_ip")?,
         user_agent: row.optional_text("user_agent")?,
         detail: row.optional_text("detail")?,
+    })
+}
+
+pub(super) fn challenge_from_row<R: RecordRow>(nonce: &str, row: &R) -> Result<Challenge, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(Challenge {
+        nonce: nonce.to_owned(),
+        account: row.text("account")?,
+        message: row.text("message")?,
+        expires_at: row.integer("expires_at")?,
     })
 }

@@ -45,6 +45,14 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
 CREATE INDEX audit_events_by_time ON audit_events(at);
+"#, r#"
+CREATE TABLE wallet_challenges (
+    nonce TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    message TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
 "#];
 
 /// The embedded default [`TokenStore`](super::TokenStore): one SQLite file in WAL mode.

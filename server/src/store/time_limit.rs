@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
 
 /// A store call that did not finish within the limit.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +104,17 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
     }
 }
 
+#[async_trait]
+impl<S: TokenStore> ChallengeStore for TimeLimited<S> {
+    async fn put_challenge(&self, challenge: &Challenge, now: UnixTime) -> StoreResult<()> {
+        self.bounded(self.inner.put_challenge(challenge, now)).await
+    }
+
+    async fn take_challenge(&self, nonce: &str, now: UnixTime) -> StoreResult<Option<Challenge>> {
+        self.bounded(self.inner.take_challenge(nonce, now)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +168,16 @@ mod tests {
             std::future::pending().await
         }
         async fn purge_expired(&self, _: UnixTime, _: UnixTime) -> StoreResult<u64> {
+            std::future::pending().await
+        }
+    }
+
+    #[async_trait]
+    impl ChallengeStore for Frozen {
+        async fn put_challenge(&self, _: &Challenge, _: UnixTime) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn take_challenge(&self, _: &str, _: UnixTime) -> StoreResult<Option<Challenge>> {
             std::future::pending().await
         }
     }
