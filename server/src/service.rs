@@ -186,10 +186,7 @@ pub(crate) enum Proof {
     /// The evidence holds for this user (whether the user is active is checked after, for all methods).
     Holds(User),
     /// It does not. `user` is the user it named, if known; `detail` goes to the `login_failed` event.
-    Fails {
-        user: Option<User>,
-        detail: &'static str,
-    },
+    Fails { user: Option<User>, detail: &'static str },
 }
 
 /// One way for a user to prove who they are. [`AuthService::sign_in`] throttles the attempt, asks the
@@ -594,7 +591,8 @@ impl AuthService {
 /// The stored name of a user as an administrator types it: a Stellar account id (alone or as
 /// `stellar:G…`) names that account's wallet user, anything else a password user.
 fn stored_username(name: &str) -> String {
-    crate::stellar::AccountId::from_username(name).map_or_else(|| normalize_username(name), |account| account.username())
+    crate::stellar::AccountId::from_username(name)
+        .map_or_else(|| normalize_username(name), |account| account.username())
 }
 
 fn audit_event(

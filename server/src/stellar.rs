@@ -145,6 +145,11 @@ impl ChallengeMessage {
     pub fn domain_of_text(text: &str) -> Option<&str> {
         text.lines().next()?.strip_suffix(" wants you to sign in with your Stellar account:")
     }
+
+    /// The account on the message's second line.
+    pub fn account_of_text(text: &str) -> Option<&str> {
+        text.lines().nth(1)
+    }
 }
 
 /// The host (and port) of an origin such as `https://app.example.com:8443`.
@@ -185,6 +190,7 @@ mod tests {
         assert_eq!(message.text, expected);
         assert_eq!(ChallengeMessage::nonce_of(&message.text), Ok("abcdef0123456789"));
         assert_eq!(ChallengeMessage::domain_of_text(&message.text), Some("app.example.com"));
+        assert_eq!(ChallengeMessage::account_of_text(&message.text), Some(account.as_str()));
     }
 
     #[test]
@@ -208,7 +214,8 @@ mod tests {
         let mut bad_checksum = good.to_owned();
         let last = if bad_checksum.ends_with('A') { "B" } else { "A" };
         bad_checksum.replace_range(55.., last);
-        let seed = stellar_strkey::ed25519::PrivateKey([7; 32]).to_string();
+        let seed = stellar_strkey::ed25519::PrivateKey([7; 32]);
+        let seed = seed.as_unredacted().to_string();
         for bad in [bad_checksum.as_str(), seed.as_str(), &good.to_lowercase(), "", "GABC", &good[1..]] {
             assert_eq!(AccountId::parse(bad), Err(WalletInputError::Account), "{bad}");
         }

@@ -96,7 +96,13 @@ fn parse_account(account: &str) -> Result<AccountId, AuthError> {
 
 /// A new, active wallet user. The empty password hash matches no password.
 fn wallet_user(account: &AccountId) -> User {
-    User { id: random_id(), username: account.username(), password_hash: String::new(), active: true, created_at: unix_now() }
+    User {
+        id: random_id(),
+        username: account.username(),
+        password_hash: String::new(),
+        active: true,
+        created_at: unix_now(),
+    }
 }
 
 /// A signature of a challenge message, already well-formed.
@@ -127,9 +133,13 @@ impl Credential for WalletCredential<'_> {
         if !self.account.verify_sep53(self.message, &self.signature) {
             return Ok(Proof::Fails { user, detail: "bad_signature" });
         }
-        // Signed, but for another site: refused even when a store shared with it knows the nonce.
+        // Signed, but for another site (refused even when a store shared with it knows the nonce),
+        // or naming another account: refused without using up the challenge it names.
         if ChallengeMessage::domain_of_text(self.message) != Some(self.domain) {
             return Ok(Proof::Fails { user, detail: "wrong_domain" });
+        }
+        if ChallengeMessage::account_of_text(self.message) != Some(self.account.as_str()) {
+            return Ok(Proof::Fails { user, detail: "wrong_account" });
         }
         match store.take_challenge(self.nonce, unix_now()).await? {
             Some(challenge) if challenge.account == self.account.as_str() && challenge.message == self.message => {}

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use super::{AuditEvent, AuditKind, NewFamily, RevokeReason, StoreError, TokenStore, User};
+use super::{AuditEvent, AuditKind, Challenge, NewFamily, RevokeReason, StoreError, TokenStore, User};
 use crate::config::Settings;
 use crate::service::{unix_now, AuthError, AuthService, ClientInfo, DeadReason};
 use crate::tokens::{random_id, Keys};
@@ -45,7 +45,9 @@ macro_rules! conformance_tests {
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
                 reuse_after_the_interval_revokes_the_family, older_generation_is_reuse_even_within_interval,
                 disabled_user_cannot_refresh, deleted_user_cannot_refresh, logout_all_ends_every_session,
-                expired_refresh_token_is_dead);
+                expired_refresh_token_is_dead,
+                a_challenge_is_taken_once, an_expired_challenge_is_refused,
+                concurrent_takes_of_a_challenge_have_one_winner, a_wallet_challenge_signs_in_once);
         }
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -417,4 +419,83 @@ pub async fn expired_refresh_token_is_dead(store: Arc<dyn TokenStore>) {
         dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
         DeadReason::Expired
     );
+}
+
+// ---- wallet sign-in challenges ----
+
+fn challenge(nonce: &str, expires_at: i64) -> Challenge {
+    Challenge {
+        nonce: nonce.into(),
+        account: "GBRPYHIL2CI3FNQ4BXLFMNDLFJUNPU2HY3ZMFSHONUCEOASW7QC7OX2H".into(),
+        message: format!("sign-in challenge {nonce}"),
+        expires_at,
+    }
+}
+
+pub async fn a_challenge_is_taken_once(store: Arc<dyn TokenStore>) {
+    let now = unix_now();
+    let (first, second) = (challenge(&random_id(), now + 300), challenge(&random_id(), now + 300));
+    store.put_challenge(&first, now).await.unwrap();
+    store.put_challenge(&second, now).await.unwrap();
+    assert_eq!(store.take_challenge(&first.nonce, now).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.take_challenge(&first.nonce, now).await.unwrap(), None);
+    assert_eq!(store.take_challenge("never-issued", now).await.unwrap(), None);
+    assert_eq!(store.take_challenge(&second.nonce, now).await.unwrap(), Some(second));
+}
+
+pub async fn an_expired_challenge_is_refused(store: Arc<dyn TokenStore>) {
+    let now = unix_now();
+    let soon = challenge(&random_id(), now + 5);
+    store.put_challenge(&soon, now).await.unwrap();
+    assert_eq!(store.take_challenge(&soon.nonce, now + 5).await.unwrap(), None);
+    // Refused once is gone for good, even at an earlier clock (another instance's).
+    assert_eq!(store.take_challenge(&soon.nonce, now).await.unwrap(), None);
+}
+
+pub async fn concurrent_takes_of_a_challenge_have_one_winner(store: Arc<dyn TokenStore>) {
+    let now = unix_now();
+    let contested = challenge(&random_id(), now + 300);
+    store.put_challenge(&contested, now).await.unwrap();
+    let takes: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, nonce) = (store.clone(), contested.nonce.clone());
+            tokio::spawn(async move { store.take_challenge(&nonce, now).await.unwrap() })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for take in takes {
+        taken.extend(take.await.unwrap());
+    }
+    assert_eq!(taken, [contested]);
+}
+
+/// A Stellar key pair as a wallet holds it.
+fn wallet_key() -> (ed25519_dalek::SigningKey, String) {
+    let key = ed25519_dalek::SigningKey::from_bytes(&crate::tokens::random_bytes::<32>());
+    let account = stellar_strkey::ed25519::PublicKey(key.verifying_key().to_bytes()).to_string();
+    (key, account.as_str().to_owned())
+}
+
+fn sep53_sign(key: &ed25519_dalek::SigningKey, message: &str) -> String {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    base64::engine::general_purpose::STANDARD.encode(key.sign(&crate::stellar::sep53_hash(message)).to_bytes())
+}
+
+pub async fn a_wallet_challenge_signs_in_once(store: Arc<dyn TokenStore>) {
+    let settings = Settings { public_origins: vec!["https://app.example.com".into()], ..Settings::default() };
+    let service = AuthService::new(store, Keys::generate(), settings);
+    let (key, account) = wallet_key();
+    let client = ClientInfo::default();
+    let challenge = service.wallet_challenge(&account, &client).await.unwrap();
+    let signature = sep53_sign(&key, &challenge.message);
+    let issued = service.wallet_login(&account, &challenge.message, &signature, &client).await.unwrap();
+    assert_eq!(issued.user.username, format!("stellar:{account}"));
+    let replay = service.wallet_login(&account, &challenge.message, &signature, &client).await;
+    assert!(matches!(replay, Err(AuthError::InvalidCredentials)), "{replay:?}");
+    // The second sign-in finds the user the first created, and the session refreshes as any other.
+    let again = service.wallet_challenge(&account, &client).await.unwrap();
+    let second = service.wallet_login(&account, &again.message, &sep53_sign(&key, &again.message), &client).await;
+    assert_eq!(second.unwrap().user.id, issued.user.id);
+    service.refresh(Some(&issued.refresh_token), &client).await.unwrap();
 }

@@ -3,7 +3,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{
+    AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
+    UnixTime, User,
+};
 
 /// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
 /// on restart.

@@ -9,7 +9,8 @@ use super::{StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up and recorded in `reauth_schema`. Append only: an
 /// applied migration is never edited.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -44,7 +45,8 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id DESC);
 CREATE INDEX audit_events_by_time ON audit_events(at);
-"#, r#"
+"#,
+    r#"
 CREATE TABLE wallet_challenges (
     nonce TEXT PRIMARY KEY,
     account TEXT NOT NULL,
@@ -52,7 +54,8 @@ CREATE TABLE wallet_challenges (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
-"#];
+"#,
+];
 
 /// Any value: the advisory lock under which instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x7265_6175_7468; // "reauth"

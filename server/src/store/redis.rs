@@ -6,7 +6,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult,
+    TokenStore, UnixTime, User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than

@@ -261,23 +261,31 @@ macro_rules! impl_challenge_store {
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?;
-                sqlx::query(statement!("INSERT INTO wallet_challenges (nonce, account, message, expires_at) VALUES ($1, $2, $3, $4)"))
-                    .bind(&challenge.nonce)
-                    .bind(&challenge.account)
-                    .bind(&challenge.message)
-                    .bind(challenge.expires_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(store_error)?;
+                sqlx::query(statement!(
+                    "INSERT INTO wallet_challenges (nonce, account, message, expires_at) VALUES ($1, $2, $3, $4)"
+                ))
+                .bind(&challenge.nonce)
+                .bind(&challenge.account)
+                .bind(&challenge.message)
+                .bind(challenge.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
                 Ok(())
             }
 
-            async fn take_challenge(&self, nonce: &str, now: UnixTime) -> StoreResult<Option<$crate::store::Challenge>> {
-                let row = sqlx::query(statement!("DELETE FROM wallet_challenges WHERE nonce = $1 RETURNING account, message, expires_at"))
-                    .bind(nonce)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(store_error)?;
+            async fn take_challenge(
+                &self,
+                nonce: &str,
+                now: UnixTime,
+            ) -> StoreResult<Option<$crate::store::Challenge>> {
+                let row = sqlx::query(statement!(
+                    "DELETE FROM wallet_challenges WHERE nonce = $1 RETURNING account, message, expires_at"
+                ))
+                .bind(nonce)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
                 let Some(row) = row else { return Ok(None) };
                 let challenge = $crate::store::sql::challenge_from_row(nonce, &row).map_err(store_error)?;
                 Ok(Some(challenge).filter(|challenge| challenge.expires_at > now))

@@ -10,7 +10,8 @@ use super::{StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
 /// Append only: an applied migration is never edited.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -45,7 +46,8 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
 CREATE INDEX audit_events_by_time ON audit_events(at);
-"#, r#"
+"#,
+    r#"
 CREATE TABLE wallet_challenges (
     nonce TEXT PRIMARY KEY,
     account TEXT NOT NULL,
@@ -53,7 +55,8 @@ CREATE TABLE wallet_challenges (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
-"#];
+"#,
+];
 
 /// The embedded default [`TokenStore`](super::TokenStore): one SQLite file in WAL mode.
 ///

@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{
+    AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
+    UnixTime, User,
+};
 
 /// A store call that did not finish within the limit.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ fn binary() -> Command {
     command
 }
 
-fn user_command(server: &TestServer, args: &[&str], stdin: &str) -> std::process::Output {
+pub fn user_command(server: &TestServer, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = binary()
         .arg("user")
         .args(args)
