@@ -44,11 +44,11 @@ const BODY_LIMIT_BYTES: usize = 16 * 1024;
 /// The reauth routes (`/auth/*`, `/api/me`, `/.well-known/jwks.json`, `/healthz`) with their layers,
 /// ready to merge into an application's router.
 pub fn router(service: AuthService) -> Router {
-    let auth =
-        auth::router().merge(wallet::router()).layer(middleware::map_response(|mut response: Response| async move {
-            response.headers_mut().extend(auth::no_store_headers());
-            response
-        }));
+    let auth = auth::router().merge(wallet::router());
+    let auth = auth.layer(middleware::map_response(|mut response: Response| async move {
+        response.headers_mut().extend(auth::no_store_headers());
+        response
+    }));
     let routes = Router::new()
         .merge(auth)
         .merge(api::router())
