@@ -26,7 +26,7 @@ pub mod config;
 pub mod edge;
 pub mod http;
 pub mod password;
-mod rate_limit;
+pub mod rate_limit;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::password::{self, check_password, check_username, normalize_username};
-use crate::rate_limit::LoginLimiter;
+use crate::rate_limit::{Limit, Throttle, ThrottleKey, Throttled};
 use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
 use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
 
@@ -80,10 +80,16 @@ pub enum AuthError {
     /// Wrong username or password (or a disabled user): deliberately not told apart.
     #[error("invalid username or password")]
     InvalidCredentials,
-    /// Too many failed logins.
-    #[error("too many failed logins; retry in {retry_after_secs}s")]
+    /// Too many attempts (failed logins, registrations) from this client or for this account.
+    #[error("too many attempts; retry in {retry_after_secs}s")]
     RateLimited {
         /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
+    /// Every password-hashing worker is busy and the queue is full: retry shortly.
+    #[error("the server is busy; retry in {retry_after_secs}s")]
+    Busy {
+        /// Seconds to wait.
         retry_after_secs: i64,
     },
     /// The refresh token cannot be used any more; the client must log in.
@@ -167,7 +173,9 @@ struct Inner {
     store: Arc<dyn TokenStore>,
     access: AccessTokens,
     settings: Settings,
-    limiter: LoginLimiter,
+    throttle: Throttle,
+    /// The origin of the address the server listens on, the public origin when none is configured.
+    listening_origin: OnceLock<String>,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
     dummy_hash: OnceLock<String>,
 }
@@ -176,13 +184,56 @@ impl AuthService {
     /// A service over `store`, signing with `keys`.
     pub fn new(store: Arc<dyn TokenStore>, keys: Keys, settings: Settings) -> Self {
         let access = AccessTokens::new(keys, &settings.issuer, &settings.audience, settings.access_ttl_secs);
-        let limiter = LoginLimiter::new(settings.login_limits.clone());
-        Self { inner: Arc::new(Inner { store, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+        let throttle = Throttle::new(settings.login_limits.enabled);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                access,
+                settings,
+                throttle,
+                listening_origin: OnceLock::new(),
+                dummy_hash: OnceLock::new(),
+            }),
+        }
     }
 
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The origins at which browsers reach this server: `REAUTH_PUBLIC_ORIGIN`, or, when that is
+    /// unset, the origin of the listening address (see [`Self::set_listening_address`]).
+    pub fn public_origins(&self) -> Vec<String> {
+        if self.inner.settings.public_origins.is_empty() {
+            self.inner.listening_origin.get().cloned().into_iter().collect()
+        } else {
+            self.inner.settings.public_origins.clone()
+        }
+    }
+
+    /// The canonical public origin (the first of [`Self::public_origins`]), if known.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_origins().into_iter().next()
+    }
+
+    /// Records the bound address, whose `http://` origin stands in for the public origin when
+    /// `REAUTH_PUBLIC_ORIGIN` is unset (local development). Only the first call counts.
+    pub fn set_listening_address(&self, addr: std::net::SocketAddr) {
+        if self.inner.listening_origin.set(format!("http://{addr}")).is_ok()
+            && self.inner.settings.public_origins.is_empty()
+        {
+            tracing::warn!(
+                origin = %format!("http://{addr}"),
+                "REAUTH_PUBLIC_ORIGIN is unset: taking the listening address as the public origin; set it in production"
+            );
+        }
+    }
+
+    /// The attempt counters shared by every expensive, guessable check (password logins,
+    /// registrations, wallet sign-ins): reserve before checking, settle after.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
     }
 
     /// The store.
@@ -200,13 +251,27 @@ impl AuthService {
         self.inner.access.verify(token, unix_now())
     }
 
-    /// Creates a user after checking the username and password rules.
-    #[tracing::instrument(skip(self, password))]
-    pub async fn register(&self, username: &str, password: &str) -> Result<UserView, AuthError> {
+    /// Creates a user after checking the username and password rules. Every attempt that gets as
+    /// far as hashing counts against the client address's registration limit.
+    #[tracing::instrument(skip(self, password, client), fields(client_ip = client.ip.as_deref()))]
+    pub async fn register(&self, username: &str, password: &str, client: &ClientInfo) -> Result<UserView, AuthError> {
         if !self.inner.settings.allow_registration {
             return Err(AuthError::RegistrationClosed);
         }
-        self.create_user(username, password).await
+        let limits = &self.inner.settings.login_limits;
+        let limit = Limit { max: limits.registrations_per_address, window_secs: limits.window_secs };
+        let normalized = normalize_username(username);
+        // Input errors cost nothing to answer, so they are not counted.
+        check_username(&normalized).map_err(AuthError::InvalidInput)?;
+        check_password(password, &normalized).map_err(AuthError::InvalidInput)?;
+        let key = ThrottleKey::address("register-addr", client.ip.as_deref(), limit);
+        let attempt = self.inner.throttle.reserve(vec![key], unix_now()).map_err(rate_limited)?;
+        let result = self.create_user(username, password).await;
+        match &result {
+            Err(AuthError::Unavailable(_) | AuthError::Busy { .. }) => attempt.refund(),
+            _ => attempt.failed(),
+        }
+        result
     }
 
     /// Creates a user regardless of `allow_registration` (the `user add` command).
@@ -228,25 +293,59 @@ impl AuthService {
     pub async fn login(&self, username: &str, password: &str, client: &ClientInfo) -> Result<Issued, AuthError> {
         let username = normalize_username(username);
         let now = unix_now();
-        let limiter = &self.inner.limiter;
-        if let Err(retry_after_secs) = limiter.check(&username, client.ip.as_deref(), now) {
+        let limits = &self.inner.settings.login_limits;
+        let keys = vec![
+            ThrottleKey::subject_at_address(
+                "login",
+                &username,
+                client.ip.as_deref(),
+                Limit { max: limits.per_username, window_secs: limits.window_secs },
+            )
+            .reset_on_success(),
+            ThrottleKey::address(
+                "login-addr",
+                client.ip.as_deref(),
+                Limit { max: limits.per_address, window_secs: limits.window_secs },
+            ),
+        ];
+        // Reserved before the hash, so a burst cannot get more guesses through than the limit.
+        let attempt = self.inner.throttle.reserve(keys, now).map_err(|throttled| {
             tracing::warn!(username, "login throttled");
-            return Err(AuthError::RateLimited { retry_after_secs });
-        }
+            rate_limited(throttled)
+        })?;
+        let user = match self.check_credentials(&username, password, client).await {
+            Ok(user) => {
+                attempt.succeeded();
+                user
+            }
+            Err(error @ AuthError::InvalidCredentials) => {
+                attempt.failed();
+                return Err(error);
+            }
+            Err(error) => {
+                attempt.refund();
+                return Err(error);
+            }
+        };
+        self.start_session(&user, client, now).await
+    }
+
+    /// The password check of [`Self::login`]: the user if the password is right and the user active.
+    /// Failures are audited; every path costs one argon2 verification.
+    async fn check_credentials(&self, username: &str, password: &str, client: &ClientInfo) -> Result<User, AuthError> {
         let user = if password.len() > password::MAX_PASSWORD_LEN {
             None
         } else {
-            self.inner.store.user_by_name(&username).await?
+            self.inner.store.user_by_name(username).await?
         };
         let hash = match &user {
             Some(user) => user.password_hash.clone(),
             None => self.dummy_hash().await,
         };
         let password_ok = verify_blocking(password.to_owned(), hash).await && user.is_some();
-        let user = match user {
-            Some(user) if password_ok && user.active => user,
+        match user {
+            Some(user) if password_ok && user.active => Ok(user),
             user => {
-                limiter.record_failure(&username, client.ip.as_deref(), now);
                 let detail = match &user {
                     None => "unknown_user",
                     Some(_) if !password_ok => "bad_password",
@@ -254,10 +353,13 @@ impl AuthService {
                 };
                 let user_id = user.as_ref().map(|user| user.id.clone());
                 self.record(AuditKind::LoginFailed, user_id, None, client, Some(detail)).await?;
-                return Err(AuthError::InvalidCredentials);
+                Err(AuthError::InvalidCredentials)
             }
-        };
-        limiter.record_success(&username);
+        }
+    }
+
+    /// Starts a session (family) for a user whose identity was just proved, and audits the login.
+    async fn start_session(&self, user: &User, client: &ClientInfo, now: UnixTime) -> Result<Issued, AuthError> {
         let settings = &self.inner.settings;
         let family = NewFamily {
             id: random_id(),
@@ -270,7 +372,7 @@ impl AuthService {
         };
         self.inner.store.create_family(&family).await?;
         self.record(AuditKind::Login, Some(user.id.clone()), Some(&family.id), client, None).await?;
-        Ok(self.issue(&user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
+        Ok(self.issue(user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
     }
 
     /// Rotates a refresh token: the presented generation is consumed and its successor issued.
@@ -497,6 +599,10 @@ impl AuthService {
         log_event(&event);
         Ok(())
     }
+}
+
+fn rate_limited(throttled: Throttled) -> AuthError {
+    AuthError::RateLimited { retry_after_secs: throttled.retry_after_secs }
 }
 
 fn audit_event(
