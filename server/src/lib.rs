@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod edge;
+mod hashing;
 pub mod http;
 pub mod password;
 pub mod rate_limit;

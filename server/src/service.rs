@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::hashing::{HashPool, BUSY_RETRY_AFTER_SECS};
 use crate::password::{self, check_password, check_username, normalize_username};
 use crate::rate_limit::{Limit, Throttle, ThrottleKey, Throttled};
 use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
@@ -174,6 +175,8 @@ struct Inner {
     access: AccessTokens,
     settings: Settings,
     throttle: Throttle,
+    /// The bound on argon2 work shared by login, registration and the token endpoint.
+    hashing: HashPool,
     /// The origin of the address the server listens on, the public origin when none is configured.
     listening_origin: OnceLock<String>,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
@@ -191,6 +194,7 @@ impl AuthService {
                 access,
                 settings,
                 throttle,
+                hashing: HashPool::per_core(),
                 listening_origin: OnceLock::new(),
                 dummy_hash: OnceLock::new(),
             }),
@@ -279,7 +283,7 @@ impl AuthService {
         let username = normalize_username(username);
         check_username(&username).map_err(AuthError::InvalidInput)?;
         check_password(password, &username).map_err(AuthError::InvalidInput)?;
-        let password_hash = hash_blocking(password.to_owned()).await;
+        let password_hash = self.inner.hashing.hash(password.to_owned()).await.map_err(busy)?;
         let user = User { id: random_id(), username, password_hash, active: true, created_at: unix_now() };
         match self.inner.store.create_user(&user).await {
             Ok(()) => Ok(UserView::from(&user)),
@@ -340,9 +344,9 @@ impl AuthService {
         };
         let hash = match &user {
             Some(user) => user.password_hash.clone(),
-            None => self.dummy_hash().await,
+            None => self.dummy_hash().await?,
         };
-        let password_ok = verify_blocking(password.to_owned(), hash).await && user.is_some();
+        let password_ok = self.inner.hashing.verify(password.to_owned(), hash).await.map_err(busy)? && user.is_some();
         match user {
             Some(user) if password_ok && user.active => Ok(user),
             user => {
@@ -577,12 +581,12 @@ impl AuthService {
         }
     }
 
-    async fn dummy_hash(&self) -> String {
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
         if let Some(hash) = self.inner.dummy_hash.get() {
-            return hash.clone();
+            return Ok(hash.clone());
         }
-        let hash = hash_blocking("reauth timing equaliser".to_owned()).await;
-        self.inner.dummy_hash.get_or_init(|| hash).clone()
+        let hash = self.inner.hashing.hash("reauth timing equaliser".to_owned()).await.map_err(busy)?;
+        Ok(self.inner.dummy_hash.get_or_init(|| hash).clone())
     }
 
     /// Writes an audit event to the store and to the log.
@@ -599,6 +603,10 @@ impl AuthService {
         log_event(&event);
         Ok(())
     }
+}
+
+fn busy(_: crate::hashing::Busy) -> AuthError {
+    AuthError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }
 }
 
 fn rate_limited(throttled: Throttled) -> AuthError {
@@ -634,15 +642,4 @@ fn log_event(event: &AuditEvent) {
         user_agent = event.user_agent.as_deref(),
         detail = event.detail.as_deref(),
     );
-}
-
-async fn hash_blocking(password: String) -> String {
-    match tokio::task::spawn_blocking(move || password::hash_password(&password)).await {
-        Ok(hash) => hash,
-        Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
-    }
-}
-
-async fn verify_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
 }

@@ -9,3 +9,4 @@ mod errors;
 mod flows;
 mod helpers;
 mod refresh;
+mod storm;
