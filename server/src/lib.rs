@@ -24,9 +24,10 @@
 
 pub mod config;
 pub mod edge;
+mod hashing;
 pub mod http;
 pub mod password;
-mod rate_limit;
+pub mod rate_limit;
 pub mod server;
 pub mod service;
 pub mod stellar;

@@ -158,6 +158,7 @@ impl RunningServer {
     ) -> Result<Self, StartError> {
         let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
+        service.set_listening_address(addr);
         let app = crate::http::app(service.clone(), www_dir);
         let serve = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::hashing::{HashPool, BUSY_RETRY_AFTER_SECS};
 use crate::password::{self, check_password, check_username, normalize_username};
-use crate::rate_limit::LoginLimiter;
+use crate::rate_limit::{Limit, Throttle, ThrottleKey, Throttled};
 use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
 use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
 
@@ -84,10 +85,16 @@ pub enum AuthError {
     /// Wrong username or password (or a disabled user): deliberately not told apart.
     #[error("invalid username or password")]
     InvalidCredentials,
-    /// Too many failed logins.
-    #[error("too many failed logins; retry in {retry_after_secs}s")]
+    /// Too many attempts (failed logins, registrations) from this client or for this account.
+    #[error("too many attempts; retry in {retry_after_secs}s")]
     RateLimited {
         /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
+    /// Every password-hashing worker is busy and the queue is full: retry shortly.
+    #[error("the server is busy; retry in {retry_after_secs}s")]
+    Busy {
+        /// Seconds to wait.
         retry_after_secs: i64,
     },
     /// The refresh token cannot be used any more; the client must log in.
@@ -228,9 +235,10 @@ impl Credential for PasswordCredential<'_> {
         };
         let hash = match &user {
             Some(user) => user.password_hash.clone(),
-            None => service.dummy_hash().await,
+            None => service.dummy_hash().await?,
         };
-        let password_ok = verify_blocking(self.password.to_owned(), hash).await && user.is_some();
+        let hashing = &service.inner.hashing;
+        let password_ok = hashing.verify(self.password.to_owned(), hash).await.map_err(busy)? && user.is_some();
         Ok(match user {
             Some(user) if password_ok => Proof::Holds(user),
             None => Proof::Fails { user: None, detail: "unknown_user" },
@@ -249,7 +257,11 @@ struct Inner {
     store: Arc<dyn TokenStore>,
     access: AccessTokens,
     settings: Settings,
-    limiter: LoginLimiter,
+    throttle: Throttle,
+    /// The bound on argon2 work shared by login, registration and the token endpoint.
+    hashing: HashPool,
+    /// The origin of the address the server listens on, the public origin when none is configured.
+    listening_origin: OnceLock<String>,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
     dummy_hash: OnceLock<String>,
 }
@@ -258,13 +270,57 @@ impl AuthService {
     /// A service over `store`, signing with `keys`.
     pub fn new(store: Arc<dyn TokenStore>, keys: Keys, settings: Settings) -> Self {
         let access = AccessTokens::new(keys, &settings.issuer, &settings.audience, settings.access_ttl_secs);
-        let limiter = LoginLimiter::new(settings.login_limits.clone());
-        Self { inner: Arc::new(Inner { store, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+        let throttle = Throttle::new(settings.login_limits.enabled);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                access,
+                settings,
+                throttle,
+                hashing: HashPool::per_core(),
+                listening_origin: OnceLock::new(),
+                dummy_hash: OnceLock::new(),
+            }),
+        }
     }
 
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The origins at which browsers reach this server: `REAUTH_PUBLIC_ORIGIN`, or, when that is
+    /// unset, the origin of the listening address (see [`Self::set_listening_address`]).
+    pub fn public_origins(&self) -> Vec<String> {
+        if self.inner.settings.public_origins.is_empty() {
+            self.inner.listening_origin.get().cloned().into_iter().collect()
+        } else {
+            self.inner.settings.public_origins.clone()
+        }
+    }
+
+    /// The canonical public origin (the first of [`Self::public_origins`]), if known.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_origins().into_iter().next()
+    }
+
+    /// Records the bound address, whose `http://` origin stands in for the public origin when
+    /// `REAUTH_PUBLIC_ORIGIN` is unset (local development). Only the first call counts.
+    pub fn set_listening_address(&self, addr: std::net::SocketAddr) {
+        if self.inner.listening_origin.set(format!("http://{addr}")).is_ok()
+            && self.inner.settings.public_origins.is_empty()
+        {
+            tracing::warn!(
+                origin = %format!("http://{addr}"),
+                "REAUTH_PUBLIC_ORIGIN is unset: taking the listening address as the public origin; set it in production"
+            );
+        }
+    }
+
+    /// The attempt counters shared by every expensive, guessable check (password logins,
+    /// registrations, wallet sign-ins): reserve before checking, settle after.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
     }
 
     /// The store.
@@ -282,13 +338,27 @@ impl AuthService {
         self.inner.access.verify(token, unix_now())
     }
 
-    /// Creates a user after checking the username and password rules.
-    #[tracing::instrument(skip(self, password))]
-    pub async fn register(&self, username: &str, password: &str) -> Result<UserView, AuthError> {
+    /// Creates a user after checking the username and password rules. Every attempt that gets as
+    /// far as hashing counts against the client address's registration limit.
+    #[tracing::instrument(skip(self, password, client), fields(client_ip = client.ip.as_deref()))]
+    pub async fn register(&self, username: &str, password: &str, client: &ClientInfo) -> Result<UserView, AuthError> {
         if !self.inner.settings.allow_registration {
             return Err(AuthError::RegistrationClosed);
         }
-        self.create_user(username, password).await
+        let limits = &self.inner.settings.login_limits;
+        let limit = Limit { max: limits.registrations_per_address, window_secs: limits.window_secs };
+        let normalized = normalize_username(username);
+        // Input errors cost nothing to answer, so they are not counted.
+        check_username(&normalized).map_err(AuthError::InvalidInput)?;
+        check_password(password, &normalized).map_err(AuthError::InvalidInput)?;
+        let key = ThrottleKey::address("register-addr", client.ip.as_deref(), limit);
+        let attempt = self.inner.throttle.reserve(vec![key], unix_now()).map_err(rate_limited)?;
+        let result = self.create_user(username, password).await;
+        match &result {
+            Err(AuthError::Unavailable(_) | AuthError::Busy { .. }) => attempt.refund(),
+            _ => attempt.failed(),
+        }
+        result
     }
 
     /// Creates a user regardless of `allow_registration` (the `user add` command).
@@ -296,7 +366,7 @@ impl AuthService {
         let username = normalize_username(username);
         check_username(&username).map_err(AuthError::InvalidInput)?;
         check_password(password, &username).map_err(AuthError::InvalidInput)?;
-        let password_hash = hash_blocking(password.to_owned()).await;
+        let password_hash = self.inner.hashing.hash(password.to_owned()).await.map_err(busy)?;
         let user = User { id: random_id(), username, password_hash, active: true, created_at: unix_now() };
         match self.inner.store.create_user(&user).await {
             Ok(()) => Ok(UserView::from(&user)),
@@ -317,15 +387,27 @@ impl AuthService {
     pub(crate) async fn sign_in(&self, credential: &dyn Credential, client: &ClientInfo) -> Result<Issued, AuthError> {
         let (subject, method) = (credential.subject(), credential.method().as_str());
         let now = unix_now();
-        let limiter = &self.inner.limiter;
-        if let Err(retry_after_secs) = limiter.check(subject, client.ip.as_deref(), now) {
-            tracing::warn!(subject, method, "login throttled");
-            return Err(AuthError::RateLimited { retry_after_secs });
-        }
-        let user = match credential.check(self).await? {
-            Proof::Holds(user) if user.active => user,
+        // Reserved before the check, so a burst cannot get more guesses through than the limit.
+        let attempt =
+            self.inner.throttle.reserve(self.login_throttle_keys(subject, client), now).map_err(|throttled| {
+                tracing::warn!(subject, method, "login throttled");
+                rate_limited(throttled)
+            })?;
+        let proof = match credential.check(self).await {
+            Ok(proof) => proof,
+            // No verdict (store down, hashing pool busy, malformed input): the attempt is not counted.
+            Err(error) => {
+                attempt.refund();
+                return Err(error);
+            }
+        };
+        let user = match proof {
+            Proof::Holds(user) if user.active => {
+                attempt.succeeded();
+                user
+            }
             proof => {
-                limiter.record_failure(subject, client.ip.as_deref(), now);
+                attempt.failed();
                 let (user, detail) = match proof {
                     Proof::Holds(user) => (Some(user), "inactive"),
                     Proof::Fails { user, detail } => (user, detail),
@@ -335,11 +417,28 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        limiter.record_success(subject);
         self.start_session(&user, credential.method(), client, now).await
     }
 
-    /// Starts a session for a user who has just proved who they are.
+    /// What a sign-in attempt is charged to: the claimed user from this client address (cleared by
+    /// a success), and the address whatever the user.
+    fn login_throttle_keys(&self, subject: &str, client: &ClientInfo) -> Vec<ThrottleKey> {
+        let limits = &self.inner.settings.login_limits;
+        let window_secs = limits.window_secs;
+        vec![
+            ThrottleKey::subject_at_address(
+                "login",
+                subject,
+                client.ip.as_deref(),
+                Limit { max: limits.per_username, window_secs },
+            )
+            .reset_on_success(),
+            ThrottleKey::address("login-addr", client.ip.as_deref(), Limit { max: limits.per_address, window_secs }),
+        ]
+    }
+
+    /// Starts a session (family) for a user whose identity was just proved, and audits the login
+    /// with the method that proved it.
     async fn start_session(
         &self,
         user: &User,
@@ -564,12 +663,12 @@ impl AuthService {
         }
     }
 
-    async fn dummy_hash(&self) -> String {
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
         if let Some(hash) = self.inner.dummy_hash.get() {
-            return hash.clone();
+            return Ok(hash.clone());
         }
-        let hash = hash_blocking("reauth timing equaliser".to_owned()).await;
-        self.inner.dummy_hash.get_or_init(|| hash).clone()
+        let hash = self.inner.hashing.hash("reauth timing equaliser".to_owned()).await.map_err(busy)?;
+        Ok(self.inner.dummy_hash.get_or_init(|| hash).clone())
     }
 
     /// Writes an audit event to the store and to the log.
@@ -593,6 +692,14 @@ impl AuthService {
 fn stored_username(name: &str) -> String {
     crate::stellar::AccountId::from_username(name)
         .map_or_else(|| normalize_username(name), |account| account.username())
+}
+
+fn busy(_: crate::hashing::Busy) -> AuthError {
+    AuthError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }
+}
+
+fn rate_limited(throttled: Throttled) -> AuthError {
+    AuthError::RateLimited { retry_after_secs: throttled.retry_after_secs }
 }
 
 fn audit_event(
@@ -624,15 +731,4 @@ fn log_event(event: &AuditEvent) {
         user_agent = event.user_agent.as_deref(),
         detail = event.detail.as_deref(),
     );
-}
-
-async fn hash_blocking(password: String) -> String {
-    match tokio::task::spawn_blocking(move || password::hash_password(&password)).await {
-        Ok(hash) => hash,
-        Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
-    }
-}
-
-async fn verify_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
 }

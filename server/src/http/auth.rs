@@ -67,9 +67,10 @@ pub(super) fn browser_tokens(service: &AuthService, issued: &Issued) -> Response
 
 async fn register(
     State(service): State<AuthService>,
+    client: ClientInfo,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = service.register(&body.username, &body.password).await?;
+    let user = service.register(&body.username, &body.password, &client).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "user": user }))).into_response())
 }
 

@@ -47,6 +47,12 @@ pub enum ApiError {
         /// Seconds.
         retry_after_secs: i64,
     },
+    /// 503 `temporarily_unavailable` (reason `busy`) with `Retry-After`: every password-hashing
+    /// worker is taken and the queue is full.
+    Busy {
+        /// Seconds.
+        retry_after_secs: i64,
+    },
     /// 503 `temporarily_unavailable` with `Retry-After`: the store (or, for the edge layer, the
     /// remote reauth server) failed. Cookies are untouched, so a fault never logs anyone out. The
     /// cause is logged, not sent.
@@ -77,6 +83,7 @@ impl ApiError {
         match error {
             AuthError::InvalidCredentials => Self::InvalidCredentials { oauth },
             AuthError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AuthError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             AuthError::SessionEnded(reason) => Self::SessionEnded { reason, clear_cookies: clear_cookies() },
             AuthError::InvalidInput(message) => Self::InvalidRequest(message),
             AuthError::UsernameTaken => Self::UsernameTaken,
@@ -199,6 +206,16 @@ impl IntoResponse for ApiError {
                     "rate_limited",
                     "too many failed attempts; try again later",
                     "rate_limited",
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                response
+            }
+            Self::Busy { retry_after_secs } => {
+                let mut response = body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the server is busy checking passwords; retry shortly",
+                    "busy",
                 );
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
                 response

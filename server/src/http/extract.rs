@@ -111,17 +111,7 @@ where
         let forwarded = service
             .settings()
             .trust_forwarded_for
-            .then(|| {
-                parts
-                    .headers
-                    .get("x-forwarded-for")?
-                    .to_str()
-                    .ok()?
-                    .rsplit(',')
-                    .next()
-                    .map(str::trim)
-                    .map(str::to_owned)
-            })
+            .then(|| last_forwarded_for(&parts.headers))
             .flatten()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
         let peer = || parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
@@ -131,6 +121,14 @@ where
         });
         Ok(ClientInfo { ip: forwarded.or_else(peer), user_agent })
     }
+}
+
+/// The last `X-Forwarded-For` entry over every line of the header: the address our own proxy saw
+/// (it appends), whatever a client put in lines of its own before it. A proxy may add its entry as a
+/// separate line rather than extend the first, and RFC 9110 §5.3 makes both forms equivalent.
+fn last_forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let last_line = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    last_line.rsplit(',').next().map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned)
 }
 
 /// `axum::Json` with rejections turned into [`ApiError`]s (415, 413, 400 with a JSON body).

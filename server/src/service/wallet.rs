@@ -20,24 +20,25 @@ pub struct WalletChallenge {
 }
 
 impl AuthService {
-    /// Issues a single-use challenge for `account` to sign. Each challenge counts as a login attempt
-    /// for the account and the client address until a sign-in succeeds, so issuing them is
-    /// throttled like failed password logins.
+    /// Issues a single-use challenge for `account` to sign. Each challenge is charged to the login
+    /// throttle like a failed login (per account from this address, and per address) until a
+    /// sign-in of the account succeeds, so issuing them is throttled like password guesses.
     #[tracing::instrument(skip(self, client), fields(client_ip = client.ip.as_deref()))]
     pub async fn wallet_challenge(&self, account: &str, client: &ClientInfo) -> Result<WalletChallenge, AuthError> {
         let origin = self.wallet_origin()?;
         let account = parse_account(account)?;
         let now = unix_now();
         let subject = account.username();
-        let limiter = &self.inner.limiter;
-        if let Err(retry_after_secs) = limiter.check(&subject, client.ip.as_deref(), now) {
-            tracing::warn!(subject, "wallet challenge throttled");
-            return Err(AuthError::RateLimited { retry_after_secs });
-        }
-        limiter.record_failure(&subject, client.ip.as_deref(), now);
+        let attempt =
+            self.inner.throttle.reserve(self.login_throttle_keys(&subject, client), now).map_err(|throttled| {
+                tracing::warn!(subject, "wallet challenge throttled");
+                super::rate_limited(throttled)
+            })?;
+        // Counted like a failed login until a sign-in of the account succeeds and resets its count.
+        attempt.failed();
         let nonce: String = random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
         let expires_at = now + self.inner.settings.wallet_challenge_ttl_secs;
-        let message = ChallengeMessage::new(origin, &account, &nonce, now, expires_at);
+        let message = ChallengeMessage::new(&origin, &account, &nonce, now, expires_at);
         let challenge =
             Challenge { nonce, account: account.as_str().to_owned(), message: message.text.clone(), expires_at };
         self.inner.store.put_challenge(&challenge, now).await?;
@@ -63,7 +64,7 @@ impl AuthService {
         let credential = WalletCredential {
             username: account.username(),
             account,
-            domain: crate::stellar::domain_of(origin),
+            domain: crate::stellar::domain_of(&origin),
             message,
             nonce,
             signature,
@@ -84,9 +85,10 @@ impl AuthService {
         }
     }
 
-    /// The origin challenges bind; wallet sign-in is off (404) while no public origin is set.
-    fn wallet_origin(&self) -> Result<&str, AuthError> {
-        self.inner.settings.public_origins.first().map(String::as_str).ok_or(AuthError::NotFound)
+    /// The origin challenges bind: the first public origin. Unknown only for a service that serves
+    /// no listener of its own and has no `REAUTH_PUBLIC_ORIGIN`; wallet sign-in is off (404) there.
+    fn wallet_origin(&self) -> Result<String, AuthError> {
+        self.public_origin().ok_or(AuthError::NotFound)
     }
 }
 

@@ -2,10 +2,12 @@
 //! a real HTTP client. One binary with modules links once.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod abuse;
 mod cli;
 mod edge;
 mod errors;
 mod flows;
 mod helpers;
 mod refresh;
+mod storm;
 mod wallet;
