@@ -210,3 +210,27 @@ impl ChallengeStore for MemoryStore {
 
 #[cfg(test)]
 crate::conformance_tests!(memory_store_tests, async { MemoryStore::new() });
+
+#[cfg(test)]
+mod challenge_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_challenges_do_not_accumulate() {
+        let store = MemoryStore::new();
+        for round in 0..100 {
+            for index in 0..50 {
+                let challenge = Challenge {
+                    nonce: format!("{round}-{index}"),
+                    account: "G".into(),
+                    message: String::new(),
+                    expires_at: round + 1,
+                };
+                store.put_challenge(&challenge, round).await.unwrap_or_else(|_| unreachable!());
+            }
+        }
+        // 5000 issued, at most 50 live at any time: the map stays within twice that plus the floor.
+        let kept = store.challenges.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).by_nonce.len();
+        assert!(kept <= 2 * 50 + CHALLENGE_SWEEP_MIN, "{kept} challenges kept");
+    }
+}

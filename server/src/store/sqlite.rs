@@ -131,3 +131,26 @@ crate::conformance_tests!(sqlite_store_tests, async {
     let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
     SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite")
 });
+
+#[cfg(test)]
+mod challenge_tests {
+    use super::*;
+    use crate::store::{Challenge, ChallengeStore};
+
+    #[tokio::test]
+    async fn expired_challenges_are_deleted_when_the_next_is_stored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite");
+        let challenge = |nonce: &str, expires_at| Challenge {
+            nonce: nonce.into(),
+            account: "G".into(),
+            message: String::new(),
+            expires_at,
+        };
+        store.put_challenge(&challenge("old", 10), 0).await.expect("put");
+        store.put_challenge(&challenge("new", 30), 20).await.expect("put");
+        let nonces: Vec<String> =
+            sqlx::query_scalar("SELECT nonce FROM wallet_challenges").fetch_all(&store.pool).await.expect("select");
+        assert_eq!(nonces, ["new"]);
+    }
+}
