@@ -28,9 +28,7 @@ use web_sys::{EventTarget, Headers, ReadableStream, Request, Response};
 use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
 use crate::http::{bearer_value, Transport};
-use crate::js::{
-    get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, JsUrl, Timeout,
-};
+use crate::js::{get_property, get_string, new_request, now, promise, sleep, spawn, CellExt, JsUrl, Timeout};
 use crate::options::Options;
 use crate::protocol::{path, TokenResponse, User};
 use crate::tabs::{self, LockManager, TabChannel, TabMessage};
@@ -44,8 +42,8 @@ const OTHER_TAB_GRACE_POLL_MS: i32 = 10;
 const MAX_TIMER_DELAY_MS: f64 = 2_147_483_647.0;
 
 pub(crate) struct Inner {
-    options: Options,
-    transport: Transport,
+    pub(crate) options: Options,
+    pub(crate) transport: Transport,
     locks: Option<LockManager>,
     state: RefCell<State>,
     listeners: RefCell<Listeners>,
@@ -172,16 +170,16 @@ impl Inner {
         }
     }
 
-    pub(crate) async fn login(self: &Rc<Self>, username: &JsValue, password: &JsValue) -> Result<User, AuthError> {
-        let body = Object::new();
-        set_property(&body, "username", username);
-        set_property(&body, "password", password);
+    /// Signs in by POSTing `body` to `endpoint_path` (`/auth/login`, `/auth/wallet/login`), which
+    /// answers with tokens and the refresh cookie.
+    pub(crate) async fn login(self: &Rc<Self>, endpoint_path: &'static str, body: Object) -> Result<User, AuthError> {
         let this = self.clone();
         // Under the refresh lock: another tab's refresh answering after our login would overwrite
         // the new cookie with a rotated one from the old session.
         let tokens = self
             .with_refresh_lock(move |_| async move {
-                let answer = this.transport.post(&this.options.endpoint(path::LOGIN), Some(&body), None, true).await?;
+                let answer =
+                    this.transport.post(&this.options.endpoint(endpoint_path), Some(&body), None, true).await?;
                 if answer.is_success() {
                     answer.tokens()
                 } else {

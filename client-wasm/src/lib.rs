@@ -19,15 +19,17 @@ mod options;
 mod protocol;
 mod tabs;
 mod timing;
+mod wallet;
 
 use alloc::rc::Rc;
 
-use crate::js::promise;
-use js_sys::{Function, Promise};
+use crate::js::{promise, set_property};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::client::Inner;
 use crate::options::Options;
+use crate::protocol::path;
 
 /// Talc instead of std's dlmalloc: a few KB less Wasm. The client is single-threaded (no `atomics`).
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
@@ -52,6 +54,18 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** The fetch implementation for all requests (default: the global fetch, looked up at each call). */
   fetch?: typeof fetch;
+}
+
+/** What `loginWithWallet` needs: the account and a way to have the wallet sign a message. */
+export interface WalletLoginOptions {
+  /** The Stellar account id (`G…` strkey) signing in. */
+  account: string;
+  /**
+   * Signs `message` per SEP-53 (Ed25519 over SHA-256("Stellar Signed Message:\n" + message)) with the
+   * account's key, resolving to the base64 signature, e.g. through the wallet's message-signing API.
+   * A rejection (the user declined) reaches the caller of `loginWithWallet` unchanged.
+   */
+  signMessage: (message: string) => Promise<string> | string;
 }
 
 /** The signed-in user, as the server describes it. */
@@ -154,11 +168,25 @@ impl AuthClient {
         &self,
         // JS strings go straight into the request body: copying them into Wasm memory and back
         // would cost code and time for nothing.
-        #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] username: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] password: &JsValue,
+    ) -> Promise {
+        let body = Object::new();
+        set_property(&body, "username", username);
+        set_property(&body, "password", password);
+        let inner = self.inner.clone();
+        promise(async move { Ok(inner.login(path::LOGIN, body).await?.to_js()) })
+    }
+
+    /// Signs in with a Stellar wallet: gets the server's challenge for `account`, has
+    /// `signMessage` sign it (SEP-53), and signs in with the signature; resolves to the user.
+    #[wasm_bindgen(skip_jsdoc, js_name = loginWithWallet, unchecked_return_type = "Promise<User>")]
+    pub fn login_with_wallet(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "WalletLoginOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { Ok(inner.login(&username, &password).await?.to_js()) })
+        promise(async move { Ok(wallet::login_with_wallet(&inner, &options).await?.to_js()) })
     }
 
     /// A drop-in for `window.fetch`: attaches the access token to requests for `baseUrl`'s origin

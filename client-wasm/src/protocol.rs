@@ -86,6 +86,8 @@ impl ErrorBody {
 /// The endpoints the client calls, relative to `baseUrl`.
 pub(crate) mod path {
     pub(crate) const LOGIN: &str = "/auth/login";
+    pub(crate) const WALLET_CHALLENGE: &str = "/auth/wallet/challenge";
+    pub(crate) const WALLET_LOGIN: &str = "/auth/wallet/login";
     pub(crate) const REFRESH: &str = "/auth/refresh";
     pub(crate) const LOGOUT: &str = "/auth/logout";
     pub(crate) const LOGOUT_ALL: &str = "/auth/logout-all";
