@@ -170,16 +170,15 @@ impl Inner {
         }
     }
 
-    /// Signs in by POSTing `body` to `endpoint_path` (`/auth/login`, `/auth/wallet/login`), which
-    /// answers with tokens and the refresh cookie.
-    pub(crate) async fn login(self: &Rc<Self>, endpoint_path: &'static str, body: Object) -> Result<User, AuthError> {
+    /// Signs in by POSTing `body` to `endpoint` (`/auth/login`, `/auth/wallet/login`), which answers
+    /// with tokens and the refresh cookie.
+    pub(crate) async fn login(self: &Rc<Self>, endpoint: &'static str, body: Object) -> Result<User, AuthError> {
         let this = self.clone();
         // Under the refresh lock: another tab's refresh answering after our login would overwrite
         // the new cookie with a rotated one from the old session.
         let tokens = self
             .with_refresh_lock(move |_| async move {
-                let answer =
-                    this.transport.post(&this.options.endpoint(endpoint_path), Some(&body), None, true).await?;
+                let answer = this.transport.post(&this.options.endpoint(endpoint), Some(&body), None, true).await?;
                 if answer.is_success() {
                     answer.tokens()
                 } else {
