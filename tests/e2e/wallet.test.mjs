@@ -6,27 +6,17 @@ import { after, before, describe, test } from "node:test";
 
 import { Keypair } from "@stellar/stellar-sdk";
 
-import { ReauthServer, eventTypes, launchBrowser, waitForEvent } from "./harness.mjs";
+import { eventTypes, launchBrowser, openDemo, setUpDevice, waitForEvent } from "./harness.mjs";
 
 let browser;
 
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
+/** A fresh server and device with the demo page open. */
 async function setUp(t, env) {
-  const server = await ReauthServer.start(env);
-  const context = await browser.newContext();
-  const pageErrors = [];
-  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(error)));
-  t.after(async () => {
-    await context.close();
-    await server.close();
-    assert.deepEqual(pageErrors.map(String), [], "uncaught errors in the page");
-  });
-  const page = await context.newPage();
-  await page.goto(server.url);
-  await page.waitForSelector("#status:not([data-state=loading])");
-  return { server, page };
+  const { server, context } = await setUpDevice(t, browser, env);
+  return { server, page: await openDemo(context, server) };
 }
 
 async function postJson(server, path, body) {
