@@ -96,6 +96,9 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Whether `POST /auth/register` is open.
     pub allow_registration: bool,
+    /// Whether the token endpoint accepts `grant_type=password` (RFC 9700 §2.4 says it must not be
+    /// used; off by default).
+    pub password_grant: bool,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     /// Login throttling.
@@ -117,6 +120,7 @@ impl Default for Settings {
             public_origins: Vec::new(),
             allowed_origins: Vec::new(),
             allow_registration: true,
+            password_grant: false,
             trust_forwarded_for: false,
             login_limits: LoginLimits {
                 enabled: true,
@@ -138,7 +142,7 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     /// Token store: `sqlite://PATH` (embedded default), `redis://HOST:PORT` or
     /// `postgres://USER@HOST/DB` (shared by several instances), `memory://` (tests; lost on exit).
-    #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db")]
+    #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db", hide_env_values = true)]
     pub store: String,
     /// PKCS#8 PEM Ed25519 private key (`reauth-server keygen FILE` makes one). Unset: generated once
     /// next to the SQLite file and reused; with `memory://`, an ephemeral key; required with Redis
@@ -187,6 +191,11 @@ pub struct ServeArgs {
     /// Whether `POST /auth/register` is open.
     #[arg(long, env = "REAUTH_ALLOW_REGISTRATION", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_registration: bool,
+    /// Accept `grant_type=password` at `POST /auth/token` (off: 400 unsupported_grant_type). The
+    /// OAuth security BCP (RFC 9700 §2.4) says it must not be used; only for trusted first-party
+    /// clients that cannot use the cookie flow.
+    #[arg(long, env = "REAUTH_PASSWORD_GRANT", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub password_grant: bool,
     /// Trust the last `X-Forwarded-For` entry as the client address (behind your own proxy only).
     #[arg(long, env = "REAUTH_TRUST_FORWARDED_FOR", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
@@ -259,6 +268,7 @@ impl ServeArgs {
             public_origins,
             allowed_origins,
             allow_registration: self.allow_registration,
+            password_grant: self.password_grant,
             trust_forwarded_for: self.trust_forwarded_for,
             login_limits: LoginLimits {
                 enabled: self.throttling,

@@ -481,6 +481,21 @@ impl AuthService {
         Ok(())
     }
 
+    /// RFC 7009 revocation: a refresh token ends its session as a logout does; an access token of
+    /// ours ends the session it belongs to. Anything else is ignored (the caller answers 200).
+    pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        if RefreshToken::decode(self.inner.access.keys(), token).is_ok() {
+            return self.logout(Some(token), client).await;
+        }
+        let Ok(claims) = self.verify_access_token(token) else { return Ok(()) };
+        let store = &self.inner.store;
+        if store.revoke_family(&claims.sid, RevokeReason::Logout).await? {
+            self.record(AuditKind::Logout, Some(claims.sub.clone()), Some(&claims.sid), client, Some("revocation"))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Ends every session of the user.
     pub async fn logout_all(&self, claims: &AccessClaims, client: &ClientInfo) -> Result<u64, AuthError> {
         let revoked = self.inner.store.revoke_user_families(&claims.sub, RevokeReason::Revoked).await?;

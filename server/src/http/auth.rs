@@ -22,6 +22,7 @@ pub(super) fn router() -> Router<AuthService> {
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/token", post(token))
+        .route("/auth/revoke", post(revoke))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-all", post(logout_all))
         .route("/auth/sessions", get(sessions))
@@ -111,7 +112,7 @@ async fn token(
 ) -> Result<Response, ApiError> {
     let missing = |field: &str| ApiError::InvalidRequest(format!("{field} is required"));
     let issued = match request.grant_type.as_deref() {
-        Some("password") => {
+        Some("password") if service.settings().password_grant => {
             let username = request.username.ok_or_else(|| missing("username"))?;
             let password = request.password.ok_or_else(|| missing("password"))?;
             service.login(&username, &password, &client).await
@@ -132,6 +133,28 @@ async fn token(
         refresh_token: Some(&issued.refresh_token),
     };
     Ok(Json(body).into_response())
+}
+
+/// RFC 7009 token revocation request.
+#[derive(Deserialize)]
+struct RevocationRequest {
+    token: Option<String>,
+    /// Accepted and ignored: every token type is searched anyway, as §2.1 allows.
+    #[serde(default, rename = "token_type_hint")]
+    _token_type_hint: Option<String>,
+}
+
+/// `POST /auth/revoke` (RFC 7009): ends the session of a refresh token (or of an access token)
+/// handed out in a body. 200 also for an unknown, malformed or already revoked token (§2.2), so the
+/// answer tells nothing about the token.
+async fn revoke(
+    State(service): State<AuthService>,
+    client: ClientInfo,
+    FormOrJson(request): FormOrJson<RevocationRequest>,
+) -> Result<StatusCode, ApiError> {
+    let token = request.token.ok_or_else(|| ApiError::InvalidRequest("token is required".into()))?;
+    service.revoke_token(&token, &client).await?;
+    Ok(StatusCode::OK)
 }
 
 async fn logout(

@@ -143,7 +143,7 @@ impl IntoResponse for ApiError {
             Self::UnsupportedGrantType(grant) => body(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                &format!("grant_type {grant:?} is not supported; use password or refresh_token"),
+                &format!("grant_type {grant:?} is not supported here"),
                 "unsupported",
             ),
             Self::InvalidCredentials { oauth: false } => body(

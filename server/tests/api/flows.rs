@@ -220,7 +220,7 @@ async fn a_restart_keeps_users_sessions_and_the_signing_key() {
 
 #[tokio::test]
 async fn the_oauth_token_endpoint_serves_password_and_refresh_grants() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(&["--password-grant", "true"]).await;
     server.register("alice").await;
     let response = server
         .http

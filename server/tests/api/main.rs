@@ -8,5 +8,6 @@ mod edge;
 mod errors;
 mod flows;
 mod helpers;
+mod oauth;
 mod refresh;
 mod storm;
