@@ -7,7 +7,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::cookies::Cookies;
+use super::cookies::{CookieValue, Cookies};
 use super::error::ApiError;
 use super::extract::{AuthenticatedUser, FormOrJson, JsonBody};
 use crate::service::{AuthService, ClientInfo, Issued, SessionView, UserView};
@@ -90,7 +90,18 @@ async fn refresh(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cookies = cookies(&service);
-    match service.refresh(cookies.refresh_token(&headers), &client).await {
+    let presented = match cookies.refresh_cookie(&headers) {
+        CookieValue::Conflicting => {
+            tracing::warn!(
+                client_ip = client.ip.as_deref(),
+                "refresh cookie sent twice with different values: refused"
+            );
+            return Err(ApiError::DuplicateCookie { clear_stale: cookies.clear_other_path() });
+        }
+        CookieValue::Absent => None,
+        CookieValue::One(token) => Some(token),
+    };
+    match service.refresh(presented, &client).await {
         Ok(issued) => Ok(browser_tokens(&service, &issued)),
         Err(error) => Err(ApiError::from_auth(error, || cookies.clear())),
     }
@@ -163,8 +174,25 @@ async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cookies = cookies(&service);
-    service.logout(cookies.refresh_token(&headers), &client).await?;
-    Ok(no_content_clearing(&cookies))
+    // Every refresh cookie sent: with a planted duplicate, the real session still ends.
+    let mut revoked = true;
+    for token in cookies.refresh_tokens(&headers) {
+        if let Err(error) = service.logout(Some(token), &client).await {
+            tracing::warn!(%error, "logout: the session could not be revoked in the store; cookies cleared anyway");
+            revoked = false;
+        }
+    }
+    if revoked {
+        return Ok(no_content_clearing(&cookies));
+    }
+    // Signed out here all the same: the cookies go, and the answer says the server-side revocation
+    // did not happen (the refresh token dies at its expiry, or at the next logout-all).
+    let body = serde_json::json!({ "server_revoked": false, "reason": "unavailable" });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    for cookie in cookies.clear() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 async fn logout_all(
