@@ -85,7 +85,8 @@ pub struct Settings {
     pub refresh_ttl_secs: i64,
     /// How long a family may live from its login, however often it rotates.
     pub session_max_age_secs: i64,
-    /// How long after a rotation the consumed token still yields the same successor.
+    /// Within this time of a rotation a hand-back of the unused successor is audited as
+    /// `reuse_interval`; `0` turns hand-backs off.
     pub reuse_interval_secs: i64,
     /// Cookie attributes.
     pub cookies: CookieSettings,
@@ -158,8 +159,9 @@ pub struct ServeArgs {
     /// A session's absolute limit from its login.
     #[arg(long, env = "REAUTH_SESSION_MAX_AGE", default_value = "30d")]
     pub session_max_age: Lifetime,
-    /// Grace after a rotation during which the consumed refresh token yields the same successor
-    /// (concurrent tabs, retried requests); after it, reuse revokes the session. `0s` disables it.
+    /// The previous refresh token yields the current successor while that successor is unused
+    /// (concurrent tabs, retries after a lost answer); the audit detail says `reuse_interval` within
+    /// this time of the rotation, `unused_successor` after. `0s` turns the hand-back off.
     #[arg(long, env = "REAUTH_REUSE_INTERVAL", default_value = "10s")]
     pub reuse_interval: Lifetime,
     /// `iss` claim of access tokens.

@@ -399,7 +399,10 @@ impl AuthService {
         let (family, detail) =
             match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
                 Some(family) => (family, None),
-                None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
+                None => {
+                    let (family, detail) = self.classify_failed_rotation(&token, client, now).await?;
+                    (family, Some(detail))
+                }
             };
         // One store round trip where the backend allows: the user is read and, if active, the
         // refresh event is written with it.
@@ -424,14 +427,21 @@ impl AuthService {
         Ok(self.issue(&user, &family.id, family.generation, family.token_expires_at, now))
     }
 
-    /// The compare-and-swap failed: decide between the grace interval (hand out the current
-    /// successor again), reuse (revoke), and a session that simply ended.
+    /// The compare-and-swap failed: decide between handing out the current successor again, reuse
+    /// (revoke), and a session that simply ended.
+    ///
+    /// The token just before the current generation gets the current successor back, whenever it
+    /// comes, as long as that successor has not been used (the family would have moved on): a
+    /// concurrent tab, or a retry after a rotation whose answer was lost (the user read or the
+    /// audit write failed after the swap, a timeout, a dropped connection). The audit detail says
+    /// which: `reuse_interval` within `REAUTH_REUSE_INTERVAL` of the rotation, `unused_successor`
+    /// after it. Any older token is reuse. `REAUTH_REUSE_INTERVAL=0s` turns the hand-back off.
     async fn classify_failed_rotation(
         &self,
         token: &RefreshToken,
         client: &ClientInfo,
         now: UnixTime,
-    ) -> Result<Family, AuthError> {
+    ) -> Result<(Family, &'static str), AuthError> {
         let store = &self.inner.store;
         let Some(family) = store.family(&token.family_id).await? else {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
@@ -443,8 +453,10 @@ impl AuthService {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
         }
         let is_predecessor = token.generation.checked_add(1) == Some(family.generation);
-        if is_predecessor && now - family.rotated_at <= self.inner.settings.reuse_interval_secs {
-            return Ok(family);
+        let interval = self.inner.settings.reuse_interval_secs;
+        if is_predecessor && interval > 0 {
+            let detail = if now - family.rotated_at <= interval { "reuse_interval" } else { "unused_successor" };
+            return Ok((family, detail));
         }
         if token.generation > family.generation {
             // A valid MAC for a generation never issued: only a key holder could make it.

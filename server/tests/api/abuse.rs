@@ -217,3 +217,36 @@ async fn logout_with_a_planted_duplicate_still_ends_the_real_session() {
         "revoked"
     );
 }
+
+/// A fault during logout: another connection holds SQLite's write lock past the busy timeout.
+#[tokio::test]
+async fn logout_clears_the_cookies_whatever_the_store_says_and_tells_whether_it_revoked() {
+    use sqlx::{Connection, Executor};
+    let server = TestServer::start().await;
+    let session = server.signed_in("alice").await;
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path.display())).await.unwrap();
+    blocker.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let logout = server
+        .http
+        .post(server.url("/auth/logout"))
+        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
+        .send()
+        .await
+        .unwrap();
+    blocker.execute("ROLLBACK").await.unwrap();
+    assert_eq!(logout.status(), StatusCode::ACCEPTED);
+    let cleared = set_cookie_line(logout.headers(), "reauth_refresh").expect("the refresh cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(set_cookie_line(logout.headers(), "reauth_session").unwrap().contains("Max-Age=0"));
+    let body: Value = logout.json().await.unwrap();
+    assert_eq!(body, json!({ "server_revoked": false, "reason": "unavailable" }));
+    // With the store back, the same logout revokes and says so with 204.
+    let again = server
+        .http
+        .post(server.url("/auth/logout"))
+        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+}
