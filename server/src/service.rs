@@ -510,7 +510,7 @@ impl AuthService {
 
     /// Ends every session of the user.
     pub async fn logout_all(&self, claims: &AccessClaims, client: &ClientInfo) -> Result<u64, AuthError> {
-        let revoked = self.inner.store.revoke_user_families(&claims.sub, RevokeReason::Revoked).await?;
+        let revoked = self.inner.store.end_user_sessions(&claims.sub, unix_now(), RevokeReason::Revoked).await?;
         let detail = format!("{revoked} sessions");
         self.record(AuditKind::LogoutAll, Some(claims.sub.clone()), Some(&claims.sid), client, Some(&detail)).await?;
         Ok(revoked)
@@ -568,7 +568,7 @@ impl AuthService {
         let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.set_user_active(&user.id, active).await?;
         if !active {
-            let revoked = store.revoke_user_families(&user.id, RevokeReason::Inactive).await?;
+            let revoked = store.end_user_sessions(&user.id, unix_now(), RevokeReason::Inactive).await?;
             let detail = format!("user disabled, {revoked} sessions");
             self.record(AuditKind::Revoke, Some(user.id), None, &ClientInfo::default(), Some(&detail)).await?;
         }

@@ -39,7 +39,8 @@ macro_rules! conformance_tests {
             $crate::conformance_tests!(@cases $make;
                 users_are_unique_by_name, users_can_be_disabled_and_deleted, advance_is_a_compare_and_swap,
                 advance_refuses_revoked_and_expired_families, token_expiry_never_passes_the_family_end,
-                concurrent_advances_have_one_winner, revocation_is_first_reason_wins, live_families_lists_only_live_ones,
+                concurrent_advances_have_one_winner, revocation_is_first_reason_wins,
+                logout_everywhere_fences_a_login_that_raced_it, live_families_lists_only_live_ones,
                 events_are_kept_per_user_newest_first, the_refresh_event_is_written_only_for_an_active_user,
                 purge_removes_only_expired_state,
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
@@ -414,6 +415,14 @@ impl TokenStore for FailsAfterSwap {
     async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> super::StoreResult<u64> {
         self.inner.revoke_user_families(user_id, reason).await
     }
+    async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        valid_after: super::UnixTime,
+        reason: RevokeReason,
+    ) -> super::StoreResult<u64> {
+        self.inner.end_user_sessions(user_id, valid_after, reason).await
+    }
     async fn live_families(&self, user_id: &str, now: super::UnixTime) -> super::StoreResult<Vec<super::Family>> {
         self.inner.live_families(user_id, now).await
     }
@@ -433,6 +442,37 @@ impl TokenStore for FailsAfterSwap {
     async fn purge_expired(&self, now: super::UnixTime, events_before: super::UnixTime) -> super::StoreResult<u64> {
         self.inner.purge_expired(now, events_before).await
     }
+}
+
+/// A login authenticated before a "logout everywhere" but whose family is written after it (on
+/// another instance, say) must not survive; one authenticated after it lives on.
+pub async fn logout_everywhere_fences_a_login_that_raced_it(store: Arc<dyn TokenStore>) {
+    let owner = user("fenced");
+    store.create_user(&owner).await.unwrap();
+    let now = unix_now();
+    let new_family = |id: &str, created_at| NewFamily {
+        id: id.to_owned(),
+        user_id: owner.id.clone(),
+        created_at,
+        expires_at: now + 3600,
+        token_expires_at: now + 600,
+        user_agent: None,
+        client_ip: None,
+    };
+    store.create_family(&new_family("before", now - 5)).await.unwrap();
+    assert_eq!(store.end_user_sessions(&owner.id, now - 2, RevokeReason::Revoked).await.unwrap(), 1);
+    // The racing login: authenticated at now - 3, written after the fence went up.
+    store.create_family(&new_family("raced", now - 3)).await.unwrap();
+    assert_eq!(store.advance_family("raced", 0, now, now + 600).await.unwrap(), None, "fenced");
+    assert_eq!(store.advance_family("before", 0, now, now + 600).await.unwrap(), None, "revoked");
+    store.create_family(&new_family("after", now - 2)).await.unwrap();
+    assert!(store.advance_family("after", 0, now, now + 600).await.unwrap().is_some(), "a login after the fence");
+    let live: Vec<String> = store.live_families(&owner.id, now).await.unwrap().into_iter().map(|f| f.id).collect();
+    assert_eq!(live, ["after"]);
+    // The fence only moves forward.
+    store.end_user_sessions(&owner.id, now - 10, RevokeReason::Revoked).await.unwrap();
+    store.create_family(&new_family("late", now - 4)).await.unwrap();
+    assert_eq!(store.advance_family("late", 0, now, now + 600).await.unwrap(), None);
 }
 
 pub async fn a_lost_answer_is_retried_after_the_interval_without_a_logout(store: Arc<dyn TokenStore>) {
