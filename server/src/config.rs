@@ -85,7 +85,8 @@ pub struct Settings {
     pub refresh_ttl_secs: i64,
     /// How long a family may live from its login, however often it rotates.
     pub session_max_age_secs: i64,
-    /// How long after a rotation the consumed token still yields the same successor.
+    /// Within this time of a rotation a hand-back of the unused successor is audited as
+    /// `reuse_interval`; `0` turns hand-backs off.
     pub reuse_interval_secs: i64,
     /// Cookie attributes.
     pub cookies: CookieSettings,
@@ -96,6 +97,9 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Whether `POST /auth/register` is open.
     pub allow_registration: bool,
+    /// Whether the token endpoint accepts `grant_type=password` (RFC 9700 §2.4 says it must not be
+    /// used; off by default).
+    pub password_grant: bool,
     /// Take the client address from the last `X-Forwarded-For` entry (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     /// Login throttling.
@@ -121,6 +125,7 @@ impl Default for Settings {
             public_origins: Vec::new(),
             allowed_origins: Vec::new(),
             allow_registration: true,
+            password_grant: false,
             trust_forwarded_for: false,
             login_limits: LoginLimits {
                 enabled: true,
@@ -144,7 +149,7 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     /// Token store: `sqlite://PATH` (embedded default), `redis://HOST:PORT` or
     /// `postgres://USER@HOST/DB` (shared by several instances), `memory://` (tests; lost on exit).
-    #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db")]
+    #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db", hide_env_values = true)]
     pub store: String,
     /// PKCS#8 PEM Ed25519 private key (`reauth-server keygen FILE` makes one). Unset: generated once
     /// next to the SQLite file and reused; with `memory://`, an ephemeral key; required with Redis
@@ -160,8 +165,9 @@ pub struct ServeArgs {
     /// A session's absolute limit from its login.
     #[arg(long, env = "REAUTH_SESSION_MAX_AGE", default_value = "30d")]
     pub session_max_age: Lifetime,
-    /// Grace after a rotation during which the consumed refresh token yields the same successor
-    /// (concurrent tabs, retried requests); after it, reuse revokes the session. `0s` disables it.
+    /// The previous refresh token yields the current successor while that successor is unused
+    /// (concurrent tabs, retries after a lost answer); the audit detail says `reuse_interval` within
+    /// this time of the rotation, `unused_successor` after. `0s` turns the hand-back off.
     #[arg(long, env = "REAUTH_REUSE_INTERVAL", default_value = "10s")]
     pub reuse_interval: Lifetime,
     /// `iss` claim of access tokens.
@@ -193,6 +199,11 @@ pub struct ServeArgs {
     /// Whether `POST /auth/register` is open.
     #[arg(long, env = "REAUTH_ALLOW_REGISTRATION", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_registration: bool,
+    /// Accept `grant_type=password` at `POST /auth/token` (off: 400 unsupported_grant_type). The
+    /// OAuth security BCP (RFC 9700 §2.4) says it must not be used; only for trusted first-party
+    /// clients that cannot use the cookie flow.
+    #[arg(long, env = "REAUTH_PASSWORD_GRANT", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub password_grant: bool,
     /// Trust the last `X-Forwarded-For` entry as the client address (behind your own proxy only).
     #[arg(long, env = "REAUTH_TRUST_FORWARDED_FOR", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
@@ -271,6 +282,7 @@ impl ServeArgs {
             public_origins,
             allowed_origins,
             allow_registration: self.allow_registration,
+            password_grant: self.password_grant,
             trust_forwarded_for: self.trust_forwarded_for,
             login_limits: LoginLimits {
                 enabled: self.throttling,

@@ -481,7 +481,10 @@ impl AuthService {
         let (family, detail) =
             match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
                 Some(family) => (family, None),
-                None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
+                None => {
+                    let (family, detail) = self.classify_failed_rotation(&token, client, now).await?;
+                    (family, Some(detail))
+                }
             };
         // One store round trip where the backend allows: the user is read and, if active, the
         // refresh event is written with it.
@@ -506,14 +509,21 @@ impl AuthService {
         Ok(self.issue(&user, &family.id, family.generation, family.token_expires_at, now))
     }
 
-    /// The compare-and-swap failed: decide between the grace interval (hand out the current
-    /// successor again), reuse (revoke), and a session that simply ended.
+    /// The compare-and-swap failed: decide between handing out the current successor again, reuse
+    /// (revoke), and a session that simply ended.
+    ///
+    /// The token just before the current generation gets the current successor back, whenever it
+    /// comes, as long as that successor has not been used (the family would have moved on): a
+    /// concurrent tab, or a retry after a rotation whose answer was lost (the user read or the
+    /// audit write failed after the swap, a timeout, a dropped connection). The audit detail says
+    /// which: `reuse_interval` within `REAUTH_REUSE_INTERVAL` of the rotation, `unused_successor`
+    /// after it. Any older token is reuse. `REAUTH_REUSE_INTERVAL=0s` turns the hand-back off.
     async fn classify_failed_rotation(
         &self,
         token: &RefreshToken,
         client: &ClientInfo,
         now: UnixTime,
-    ) -> Result<Family, AuthError> {
+    ) -> Result<(Family, &'static str), AuthError> {
         let store = &self.inner.store;
         let Some(family) = store.family(&token.family_id).await? else {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
@@ -525,8 +535,10 @@ impl AuthService {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
         }
         let is_predecessor = token.generation.checked_add(1) == Some(family.generation);
-        if is_predecessor && now - family.rotated_at <= self.inner.settings.reuse_interval_secs {
-            return Ok(family);
+        let interval = self.inner.settings.reuse_interval_secs;
+        if is_predecessor && interval > 0 {
+            let detail = if now - family.rotated_at <= interval { "reuse_interval" } else { "unused_successor" };
+            return Ok((family, detail));
         }
         if token.generation > family.generation {
             // A valid MAC for a generation never issued: only a key holder could make it.
@@ -563,9 +575,24 @@ impl AuthService {
         Ok(())
     }
 
+    /// RFC 7009 revocation: a refresh token ends its session as a logout does; an access token of
+    /// ours ends the session it belongs to. Anything else is ignored (the caller answers 200).
+    pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        if RefreshToken::decode(self.inner.access.keys(), token).is_ok() {
+            return self.logout(Some(token), client).await;
+        }
+        let Ok(claims) = self.verify_access_token(token) else { return Ok(()) };
+        let store = &self.inner.store;
+        if store.revoke_family(&claims.sid, RevokeReason::Logout).await? {
+            self.record(AuditKind::Logout, Some(claims.sub.clone()), Some(&claims.sid), client, Some("revocation"))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Ends every session of the user.
     pub async fn logout_all(&self, claims: &AccessClaims, client: &ClientInfo) -> Result<u64, AuthError> {
-        let revoked = self.inner.store.revoke_user_families(&claims.sub, RevokeReason::Revoked).await?;
+        let revoked = self.inner.store.end_user_sessions(&claims.sub, unix_now(), RevokeReason::Revoked).await?;
         let detail = format!("{revoked} sessions");
         self.record(AuditKind::LogoutAll, Some(claims.sub.clone()), Some(&claims.sid), client, Some(&detail)).await?;
         Ok(revoked)
@@ -623,7 +650,7 @@ impl AuthService {
         let user = store.user_by_name(&stored_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.set_user_active(&user.id, active).await?;
         if !active {
-            let revoked = store.revoke_user_families(&user.id, RevokeReason::Inactive).await?;
+            let revoked = store.end_user_sessions(&user.id, unix_now(), RevokeReason::Inactive).await?;
             let detail = format!("user disabled, {revoked} sessions");
             self.record(AuditKind::Revoke, Some(user.id), None, &ClientInfo::default(), Some(&detail)).await?;
         }

@@ -26,6 +26,13 @@ pub enum ApiError {
         /// `Set-Cookie` headers clearing the cookies; empty on the token endpoint.
         clear_cookies: Vec<HeaderValue>,
     },
+    /// 400 `invalid_request` (reason `duplicate_cookie`): the refresh cookie came twice with different
+    /// values, so neither is used and nothing is rotated or revoked. The `Set-Cookie` headers delete
+    /// a stale cookie of ours at the other path; the cookie in use is left alone.
+    DuplicateCookie {
+        /// `Set-Cookie` headers deleting our cookie at the path not in use.
+        clear_stale: Vec<HeaderValue>,
+    },
     /// 401 with `WWW-Authenticate: Bearer`: no access token.
     MissingBearer,
     /// 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
@@ -143,7 +150,7 @@ impl IntoResponse for ApiError {
             Self::UnsupportedGrantType(grant) => body(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                &format!("grant_type {grant:?} is not supported; use password or refresh_token"),
+                &format!("grant_type {grant:?} is not supported here"),
                 "unsupported",
             ),
             Self::InvalidCredentials { oauth: false } => body(
@@ -159,6 +166,18 @@ impl IntoResponse for ApiError {
                 let status = if clear_cookies.is_empty() { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
                 let mut response = body(status, "invalid_grant", dead_session_description(reason), reason.as_str());
                 for cookie in clear_cookies {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                response
+            }
+            Self::DuplicateCookie { clear_stale } => {
+                let mut response = body(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the refresh cookie was sent twice with different values; neither is used",
+                    "duplicate_cookie",
+                );
+                for cookie in clear_stale {
                     response.headers_mut().append(header::SET_COOKIE, cookie);
                 }
                 response

@@ -25,6 +25,14 @@ struct Inner {
     user_ids_by_name: HashMap<String, String>,
     families: HashMap<String, Family>,
     events: Vec<AuditEvent>,
+    /// Each user's fence ([`TokenStore::end_user_sessions`]).
+    sessions_valid_after: HashMap<String, UnixTime>,
+}
+
+impl Inner {
+    fn fenced(&self, family: &Family) -> bool {
+        self.sessions_valid_after.get(&family.user_id).is_some_and(|valid_after| family.created_at < *valid_after)
+    }
 }
 
 impl MemoryStore {
@@ -74,6 +82,7 @@ impl TokenStore for MemoryStore {
         let Some(user) = inner.users.remove(user_id) else { return Ok(false) };
         inner.user_ids_by_name.remove(&user.username);
         inner.families.retain(|_, family| family.user_id != user_id);
+        inner.sessions_valid_after.remove(user_id);
         Ok(true)
     }
 
@@ -107,6 +116,9 @@ impl TokenStore for MemoryStore {
         token_expires_at: UnixTime,
     ) -> StoreResult<Option<Family>> {
         let mut inner = self.lock();
+        if inner.families.get(family_id).is_none_or(|family| inner.fenced(family)) {
+            return Ok(None);
+        }
         let Some(family) = inner.families.get_mut(family_id) else { return Ok(None) };
         if family.generation != expected_generation || !family.is_live(now) {
             return Ok(None);
@@ -141,12 +153,21 @@ impl TokenStore for MemoryStore {
         Ok(revoked)
     }
 
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        {
+            let mut inner = self.lock();
+            let fence = inner.sessions_valid_after.entry(user_id.to_owned()).or_insert(valid_after);
+            *fence = (*fence).max(valid_after);
+        }
+        self.revoke_user_families(user_id, reason).await
+    }
+
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
         let inner = self.lock();
         let mut families: Vec<Family> = inner
             .families
             .values()
-            .filter(|family| family.user_id == user_id && family.is_live(now))
+            .filter(|family| family.user_id == user_id && family.is_live(now) && !inner.fenced(family))
             .cloned()
             .collect();
         families.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then_with(|| a.id.cmp(&b.id)));

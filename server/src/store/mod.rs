@@ -269,8 +269,8 @@ pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     async fn create_family(&self, family: &NewFamily) -> StoreResult<()>;
     /// Reads a family, live or not, while it is still kept.
     async fn family(&self, family_id: &str) -> StoreResult<Option<Family>>;
-    /// The compare-and-swap at the heart of rotation: if the family is live at `now` and its
-    /// generation equals `expected_generation`, advance the generation by one, set `rotated_at` and
+    /// The compare-and-swap at the heart of rotation: if the family is live at `now`, not behind its
+    /// user's fence ([`Self::end_user_sessions`]), and its generation equals `expected_generation`, advance the generation by one, set `rotated_at` and
     /// `last_used_at` to `now`, set `token_expires_at` to `min(token_expires_at, family.expires_at)`
     /// and return the updated family; otherwise change nothing and return `None`.
     async fn advance_family(
@@ -285,6 +285,15 @@ pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool>;
     /// Revokes every unrevoked family of a user; returns how many.
     async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64>;
+    /// Logout everywhere as one fence: from this call on, no family of the user created (logged in)
+    /// before `valid_after` can rotate, whichever instance created it and however it raced this
+    /// call; then every unrevoked family is revoked for the record. Returns how many were revoked.
+    ///
+    /// The fence is the user's "sessions valid after" time, kept at its latest value. A backend
+    /// checks it inside the rotation's compare-and-swap ([`Self::advance_family`] returns `None`
+    /// for a fenced family) or, where the family and the user live on different keys (Redis), when
+    /// a family is created: one created behind the fence is revoked at once.
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64>;
     /// The user's live families at `now`, most recently used first.
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>>;
 

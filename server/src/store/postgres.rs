@@ -46,6 +46,8 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id DESC);
 CREATE INDEX audit_events_by_time ON audit_events(at);
 "#,
+    // Logout everywhere as one fence (TokenStore::end_user_sessions).
+    r#"ALTER TABLE users ADD COLUMN sessions_valid_after BIGINT NOT NULL DEFAULT 0;"#,
     r#"
 CREATE TABLE wallet_challenges (
     nonce TEXT PRIMARY KEY,
@@ -125,6 +127,7 @@ super::sql::impl_token_store!(
         backend: "postgres",
         parameter_prefix: "$",
         least: "LEAST",
+        greatest: "GREATEST",
         // A token never outlives its family (CHECK above), so its end alone decides, on one index.
         purge_families: "token_expires_at <= $1",
     }

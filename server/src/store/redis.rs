@@ -48,8 +48,12 @@ return 1
 "#;
 
 /// Adds a family to its user's index (a sorted set scored by the family's absolute end), drops the
-/// entries past their end, and keeps the index alive as long as its last family.
+/// entries past their end, and keeps the index alive as long as its last family. KEYS[2] is the
+/// user's hash (same slot): a family created (ARGV[3]) before the user's fence is not indexed and
+/// 0 is returned, so the caller revokes it.
 const INDEX_FAMILY: &str = r#"
+local fence = tonumber(redis.call('HGET', KEYS[2], 'sessions_valid_after') or '0')
+if tonumber(ARGV[3]) < fence then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -91,6 +95,14 @@ const USER_RECORDING_IF_ACTIVE: &str = concat!(
     append_event_lua!("2"),
     "return user\n"
 );
+
+/// Raises the user's fence (`sessions_valid_after`) to ARGV[1] unless it is already later.
+const RAISE_FENCE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local fence = tonumber(redis.call('HGET', KEYS[1], 'sessions_valid_after') or '0')
+if tonumber(ARGV[1]) > fence then redis.call('HSET', KEYS[1], 'sessions_valid_after', ARGV[1]) end
+return 1
+"#;
 
 const SET_ACTIVE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -143,6 +155,7 @@ struct Scripts {
     append_event: Script,
     user_recording_if_active: Script,
     set_active: Script,
+    raise_fence: Script,
     release_name: Script,
     purge_family: Script,
 }
@@ -156,6 +169,7 @@ fn scripts() -> &'static Scripts {
         append_event: Script::new(APPEND_EVENT),
         user_recording_if_active: Script::new(USER_RECORDING_IF_ACTIVE),
         set_active: Script::new(SET_ACTIVE),
+        raise_fence: Script::new(RAISE_FENCE),
         release_name: Script::new(RELEASE_NAME),
         purge_family: Script::new(PURGE_FAMILY),
     })
@@ -461,17 +475,6 @@ impl TokenStore for RedisStore {
 
     async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
         let mut conn = self.conn();
-        // Indexed before it exists, so that a concurrent "revoke all" can never miss it.
-        let _: i64 = self
-            .scripts
-            .index_family
-            .key(self.user_families_key(&family.user_id))
-            .arg(&family.id)
-            .arg(family.expires_at)
-            .arg(family.created_at)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::unavailable)?;
         let token_expires_at = family.token_expires_at.min(family.expires_at);
         let key = self.family_key(&family.id);
         let mut fields: Vec<(&str, String)> = vec![
@@ -493,7 +496,24 @@ impl TokenStore for RedisStore {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(StoreError::unavailable)
+            .map_err(StoreError::unavailable)?;
+        // Indexed once it exists: a "logout everywhere" raises the fence before it walks the index,
+        // so a family either is in the index when the walk reads it, or meets the fence here.
+        let indexed: i64 = self
+            .scripts
+            .index_family
+            .key(self.user_families_key(&family.user_id))
+            .key(self.user_key(&family.user_id))
+            .arg(&family.id)
+            .arg(family.expires_at)
+            .arg(family.created_at)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::unavailable)?;
+        if indexed == 0 {
+            self.revoke_family(&family.id, RevokeReason::Revoked).await?;
+        }
+        Ok(())
     }
 
     async fn family(&self, family_id: &str) -> StoreResult<Option<Family>> {
@@ -544,6 +564,18 @@ impl TokenStore for RedisStore {
             revoked += u64::from(self.revoke_family(&family_id, reason).await?);
         }
         Ok(revoked)
+    }
+
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        let _: i64 = self
+            .scripts
+            .raise_fence
+            .key(self.user_key(user_id))
+            .arg(valid_after)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        self.revoke_user_families(user_id, reason).await
     }
 
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {

@@ -18,6 +18,8 @@ pub(super) struct Dialect {
     pub(super) parameter_prefix: &'static str,
     /// The smaller of two values (PostgreSQL's `MIN` is an aggregate only).
     pub(super) least: &'static str,
+    /// The larger of two values.
+    pub(super) greatest: &'static str,
     /// Which families `TokenStore::purge_expired` deletes, the time being `$1`.
     pub(super) purge_families: &'static str,
 }
@@ -150,6 +152,7 @@ macro_rules! impl_token_store {
                          token_expires_at = {least}($2, expires_at) \
                          WHERE id = $3 AND generation = $4 AND revoke_reason IS NULL \
                          AND token_expires_at > $1 AND expires_at > $1 \
+                         AND created_at >= (SELECT sessions_valid_after FROM users WHERE users.id = families.user_id) \
                          RETURNING {FAMILY_COLUMNS}",
                         least = DIALECT.least
                     )))
@@ -185,10 +188,36 @@ macro_rules! impl_token_store {
                     Ok(result.rows_affected())
                 }
 
+                async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+                    // One transaction: the fence and the revocations commit together. A login
+                    // committing after it is caught by the fence in `advance_family`.
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    sqlx::query(statement!(format!(
+                        "UPDATE users SET sessions_valid_after = {greatest}(sessions_valid_after, $1) WHERE id = $2",
+                        greatest = DIALECT.greatest
+                    )))
+                    .bind(valid_after)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    let result =
+                        sqlx::query(statement!("UPDATE families SET revoke_reason = $1 WHERE user_id = $2 AND revoke_reason IS NULL"))
+                            .bind(reason.as_str())
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(result.rows_affected())
+                }
+
                 async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
                     let rows = sqlx::query(statement!(format!(
                         "SELECT {FAMILY_COLUMNS} FROM families WHERE user_id = $1 AND revoke_reason IS NULL \
-                         AND token_expires_at > $2 AND expires_at > $2 ORDER BY last_used_at DESC, id"
+                         AND token_expires_at > $2 AND expires_at > $2 \
+                         AND created_at >= (SELECT sessions_valid_after FROM users WHERE users.id = $1) \
+                         ORDER BY last_used_at DESC, id"
                     )))
                     .bind(user_id)
                     .bind(now)

@@ -47,6 +47,8 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
 CREATE INDEX audit_events_by_time ON audit_events(at);
 "#,
+    // Logout everywhere as one fence (TokenStore::end_user_sessions).
+    r#"ALTER TABLE users ADD COLUMN sessions_valid_after INTEGER NOT NULL DEFAULT 0;"#,
     r#"
 CREATE TABLE wallet_challenges (
     nonce TEXT PRIMARY KEY,
@@ -120,6 +122,7 @@ super::sql::impl_token_store!(
         backend: "sqlite",
         parameter_prefix: "?",
         least: "MIN",
+        greatest: "MAX",
         // Nothing ties a token's end to its family's here, so both are checked.
         purge_families: "token_expires_at <= $1 OR expires_at <= $1",
     }

@@ -85,6 +85,10 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.revoke_user_families(user_id, reason)).await
     }
 
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        self.bounded(self.inner.end_user_sessions(user_id, valid_after, reason)).await
+    }
+
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
         self.bounded(self.inner.live_families(user_id, now)).await
     }
@@ -159,6 +163,9 @@ mod tests {
             std::future::pending().await
         }
         async fn revoke_user_families(&self, _: &str, _: RevokeReason) -> StoreResult<u64> {
+            std::future::pending().await
+        }
+        async fn end_user_sessions(&self, _: &str, _: UnixTime, _: RevokeReason) -> StoreResult<u64> {
             std::future::pending().await
         }
         async fn live_families(&self, _: &str, _: UnixTime) -> StoreResult<Vec<Family>> {

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_reason, join_all, TestServer, PASSWORD};
+use crate::helpers::{cookie, error_reason, join_all, set_cookie_line, TestServer, PASSWORD};
 
 /// Sends `count` logins at once and returns their statuses, checking each 429 has a `Retry-After`.
 async fn login_burst(
@@ -148,4 +148,105 @@ async fn the_origin_check_compares_against_the_public_origin_never_the_host_head
         "a cross-site browser request, whatever its Origin"
     );
     assert_eq!(logout(&[]).await.unwrap().status(), StatusCode::NO_CONTENT, "no Origin: not a browser");
+}
+
+/// A refresh with exactly this `Cookie` header.
+async fn refresh_with_cookie(server: &TestServer, cookie: &str) -> reqwest::Response {
+    server.http.post(server.url("/auth/refresh")).header("cookie", cookie).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn secure_cookies_use_the_host_prefix_so_a_sibling_cannot_plant_one() {
+    let server = TestServer::start_with(&["--cookie-secure", "true"]).await;
+    server.register("victim").await;
+    server.register("mallory").await;
+    let login = |name: &'static str| {
+        server.http.post(server.url("/auth/login")).json(&json!({ "username": name, "password": PASSWORD })).send()
+    };
+    let victim = login("victim").await.unwrap();
+    let line = set_cookie_line(victim.headers(), "__Host-reauth_refresh").expect("a __Host- refresh cookie");
+    assert!(line.contains("; Path=/;") && line.contains("; Secure") && !line.contains("Domain"), "{line}");
+    let victim_token = cookie(victim.headers(), "__Host-reauth_refresh").unwrap();
+    let mallory_token = cookie(login("mallory").await.unwrap().headers(), "__Host-reauth_refresh").unwrap();
+
+    // What a sibling subdomain can plant: a __Secure- (or unprefixed) cookie with Domain= and a
+    // longer path, sent first. It is not the name the server reads.
+    let planted = format!("__Secure-reauth_refresh={mallory_token}; reauth_refresh={mallory_token}");
+    let signed_out_victim = refresh_with_cookie(&server, &planted).await;
+    assert_eq!(error_reason(signed_out_victim, StatusCode::UNAUTHORIZED, "invalid_grant").await, "missing");
+    let both = refresh_with_cookie(&server, &format!("{planted}; __Host-reauth_refresh={victim_token}")).await;
+    assert_eq!(both.status(), StatusCode::OK);
+    assert_eq!(both.json::<Value>().await.unwrap()["user"]["username"], "victim");
+}
+
+#[tokio::test]
+async fn a_duplicated_refresh_cookie_is_refused_without_touching_either_session() {
+    // Plain-http mode has no prefix, as with a shared REAUTH_COOKIE_DOMAIN: a planted duplicate can arrive.
+    let server = TestServer::start().await;
+    let victim = server.signed_in("victim").await;
+    let mallory = server.signed_in("mallory").await;
+    let both = format!("reauth_refresh={}; reauth_refresh={}", mallory.refresh_token, victim.refresh_token);
+    let refused = refresh_with_cookie(&server, &both).await;
+    let set_cookies: Vec<String> =
+        refused.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert!(set_cookies.iter().all(|line| !line.contains("Path=/auth;")), "the cookie in use stays: {set_cookies:?}");
+    assert_eq!(error_reason(refused, StatusCode::BAD_REQUEST, "invalid_request").await, "duplicate_cookie");
+    // Neither session was rotated nor revoked: each token still refreshes, once, as its own user.
+    for (session, name) in [(&victim, "victim"), (&mallory, "mallory")] {
+        let response = server.refresh(&session.refresh_token).await;
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        assert_eq!(response.json::<Value>().await.unwrap()["user"]["username"], name);
+    }
+}
+
+#[tokio::test]
+async fn logout_with_a_planted_duplicate_still_ends_the_real_session() {
+    let server = TestServer::start().await;
+    let victim = server.signed_in("victim").await;
+    let mallory = server.signed_in("mallory").await;
+    let logout = server
+        .http
+        .post(server.url("/auth/logout"))
+        .header("cookie", format!("reauth_refresh={}; reauth_refresh={}", mallory.refresh_token, victim.refresh_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        error_reason(server.refresh(&victim.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "revoked"
+    );
+}
+
+/// A fault during logout: another connection holds SQLite's write lock past the busy timeout.
+#[tokio::test]
+async fn logout_clears_the_cookies_whatever_the_store_says_and_tells_whether_it_revoked() {
+    use sqlx::{Connection, Executor};
+    let server = TestServer::start().await;
+    let session = server.signed_in("alice").await;
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path.display())).await.unwrap();
+    blocker.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let logout = server
+        .http
+        .post(server.url("/auth/logout"))
+        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
+        .send()
+        .await
+        .unwrap();
+    blocker.execute("ROLLBACK").await.unwrap();
+    assert_eq!(logout.status(), StatusCode::ACCEPTED);
+    let cleared = set_cookie_line(logout.headers(), "reauth_refresh").expect("the refresh cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(set_cookie_line(logout.headers(), "reauth_session").unwrap().contains("Max-Age=0"));
+    let body: Value = logout.json().await.unwrap();
+    assert_eq!(body, json!({ "server_revoked": false, "reason": "unavailable" }));
+    // With the store back, the same logout revokes and says so with 204.
+    let again = server
+        .http
+        .post(server.url("/auth/logout"))
+        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }

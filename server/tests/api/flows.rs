@@ -32,15 +32,15 @@ async fn secure_cookies_use_the_prefix_and_secure_attribute() {
     let server = TestServer::start_with(&["--cookie-secure", "true"]).await;
     server.register("alice").await;
     let response = server.post_json("/auth/login", json!({ "username": "alice", "password": PASSWORD })).await;
-    let refresh = set_cookie_line(response.headers(), "__Secure-reauth_refresh").expect("prefixed cookie");
+    let refresh = set_cookie_line(response.headers(), "__Host-reauth_refresh").expect("prefixed cookie");
     assert!(refresh.contains("; Secure") && refresh.contains("HttpOnly"), "{refresh}");
     assert!(set_cookie_line(response.headers(), "reauth_session").unwrap().contains("; Secure"));
     // The prefixed name is the one read back.
-    let token = cookie(response.headers(), "__Secure-reauth_refresh").unwrap();
+    let token = cookie(response.headers(), "__Host-reauth_refresh").unwrap();
     let refreshed = server
         .http
         .post(server.url("/auth/refresh"))
-        .header("cookie", format!("__Secure-reauth_refresh={token}"))
+        .header("cookie", format!("__Host-reauth_refresh={token}"))
         .send()
         .await
         .unwrap();
@@ -220,7 +220,7 @@ async fn a_restart_keeps_users_sessions_and_the_signing_key() {
 
 #[tokio::test]
 async fn the_oauth_token_endpoint_serves_password_and_refresh_grants() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(&["--password-grant", "true"]).await;
     server.register("alice").await;
     let response = server
         .http

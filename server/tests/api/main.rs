@@ -8,6 +8,7 @@ mod edge;
 mod errors;
 mod flows;
 mod helpers;
+mod oauth;
 mod refresh;
 mod storm;
 mod wallet;
