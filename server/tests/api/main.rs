@@ -10,4 +10,5 @@ mod flows;
 mod helpers;
 mod oauth;
 mod refresh;
+mod revocation;
 mod storm;
