@@ -28,6 +28,7 @@ mod hashing;
 pub mod http;
 pub mod password;
 pub mod rate_limit;
+pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod stellar;

@@ -191,6 +191,7 @@ pub struct RunningServer {
     pub service: AuthService,
     serve: JoinHandle<std::io::Result<()>>,
     purge: JoinHandle<()>,
+    revocations: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -217,13 +218,15 @@ impl RunningServer {
                 .await
         });
         let purge = spawn_purge(service.clone());
-        Ok(Self { addr, service, serve, purge })
+        let revocations = tokio::spawn(service.clone().follow_revocations());
+        Ok(Self { addr, service, serve, purge, revocations })
     }
 
     /// Waits until the server stops (its shutdown future resolved, or it failed).
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.serve.await.unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)));
         self.purge.abort();
+        self.revocations.abort();
         result
     }
 
@@ -231,6 +234,7 @@ impl RunningServer {
     pub fn abort(self) {
         self.serve.abort();
         self.purge.abort();
+        self.revocations.abort();
     }
 }
 

@@ -10,7 +10,11 @@ use crate::config::Settings;
 use crate::hashing::{HashPool, BUSY_RETRY_AFTER_SECS};
 use crate::password::{self, check_password, check_username, normalize_username};
 use crate::rate_limit::{Limit, Throttle, ThrottleKey, Throttled};
-use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
+use crate::revocation::{RevocationList, POLL_EVERY, POLL_OVERLAP_SECS};
+use crate::store::{
+    AuditEvent, AuditKind, Family, NewFamily, Revocation, RevokeReason, RevokedSubject, StoreError, TokenStore,
+    UnixTime, User,
+};
 use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
 
 mod wallet;
@@ -260,6 +264,8 @@ struct Inner {
     throttle: Throttle,
     /// The bound on argon2 work shared by login, registration and the token endpoint.
     hashing: HashPool,
+    /// Revoked sessions and users whose access tokens may still be alive.
+    revocations: Arc<RevocationList>,
     /// The origin of the address the server listens on, the public origin when none is configured.
     listening_origin: OnceLock<String>,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
@@ -278,6 +284,7 @@ impl AuthService {
                 settings,
                 throttle,
                 hashing: HashPool::per_core(),
+                revocations: Arc::new(RevocationList::new()),
                 listening_origin: OnceLock::new(),
                 dummy_hash: OnceLock::new(),
             }),
@@ -326,6 +333,43 @@ impl AuthService {
     /// The store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.inner.store
+    }
+
+    /// The revocations access tokens are checked against (see [`crate::revocation`]).
+    pub fn revocations(&self) -> &Arc<RevocationList> {
+        &self.inner.revocations
+    }
+
+    /// Keeps [`Self::revocations`] in step with revocations made by other instances sharing the
+    /// store, polling every [`POLL_EVERY`]; runs until dropped. [`crate::server::RunningServer`]
+    /// spawns it; an application serving [`crate::router`] itself spawns it too.
+    pub async fn follow_revocations(self) {
+        let mut since = unix_now() - self.inner.settings.access_ttl_secs - POLL_OVERLAP_SECS;
+        let mut interval = tokio::time::interval(POLL_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let now = unix_now();
+            match self.inner.store.revocations_since(since).await {
+                Ok(revocations) => {
+                    for revocation in &revocations {
+                        self.inner.revocations.apply(revocation, now);
+                    }
+                    self.inner.revocations.prune(now);
+                    since = now - POLL_OVERLAP_SECS;
+                }
+                Err(error) => tracing::warn!(%error, "cannot read revocations from the store; will retry"),
+            }
+        }
+    }
+
+    /// Refuses the access tokens of `subject` from now on: at once on this instance, and on the
+    /// others at their next poll. Kept as long as such a token could be alive.
+    async fn revoke_access(&self, subject: RevokedSubject) -> Result<(), StoreError> {
+        let now = unix_now();
+        let revocation = Revocation { subject, at: now, expires_at: now + self.inner.settings.access_ttl_secs + 1 };
+        self.inner.revocations.apply(&revocation, now);
+        self.inner.store.record_revocation(&revocation).await
     }
 
     /// Access-token issuing and verification.
@@ -493,6 +537,7 @@ impl AuthService {
             Some(user) if user.active => user,
             _ => {
                 if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
+                    self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
                     self.record(
                         AuditKind::Revoke,
                         Some(family.user_id.clone()),
@@ -546,6 +591,7 @@ impl AuthService {
             return Err(AuthError::SessionEnded(DeadReason::Invalid));
         }
         if store.revoke_family(&family.id, RevokeReason::Reused).await? {
+            self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
             let detail = format!("generation {} presented, current {}", token.generation, family.generation);
             tracing::warn!(session_id = %family.id, user_id = %family.user_id, %detail, "refresh token reuse: session revoked");
             self.record(
@@ -569,6 +615,7 @@ impl AuthService {
         let store = &self.inner.store;
         if let Some(family) = store.family(&token.family_id).await? {
             if store.revoke_family(&family.id, RevokeReason::Logout).await? {
+                self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
                 self.record(AuditKind::Logout, Some(family.user_id), Some(&family.id), client, None).await?;
             }
         }
@@ -584,6 +631,7 @@ impl AuthService {
         let Ok(claims) = self.verify_access_token(token) else { return Ok(()) };
         let store = &self.inner.store;
         if store.revoke_family(&claims.sid, RevokeReason::Logout).await? {
+            self.revoke_access(RevokedSubject::Session(claims.sid.clone())).await?;
             self.record(AuditKind::Logout, Some(claims.sub.clone()), Some(&claims.sid), client, Some("revocation"))
                 .await?;
         }
@@ -592,7 +640,15 @@ impl AuthService {
 
     /// Ends every session of the user.
     pub async fn logout_all(&self, claims: &AccessClaims, client: &ClientInfo) -> Result<u64, AuthError> {
-        let revoked = self.inner.store.end_user_sessions(&claims.sub, unix_now(), RevokeReason::Revoked).await?;
+        let now = unix_now();
+        let store = &self.inner.store;
+        let live = store.live_families(&claims.sub, now).await?;
+        let revoked = store.end_user_sessions(&claims.sub, now, RevokeReason::Revoked).await?;
+        // Tokens of earlier seconds by the user cutoff, those of this second by their sessions.
+        self.revoke_access(RevokedSubject::User { user_id: claims.sub.clone(), issued_before: now }).await?;
+        for family in live {
+            self.revoke_access(RevokedSubject::Session(family.id)).await?;
+        }
         let detail = format!("{revoked} sessions");
         self.record(AuditKind::LogoutAll, Some(claims.sub.clone()), Some(&claims.sid), client, Some(&detail)).await?;
         Ok(revoked)
@@ -626,6 +682,7 @@ impl AuthService {
         match store.family(session_id).await? {
             Some(family) if family.user_id == claims.sub => {
                 if store.revoke_family(session_id, RevokeReason::Revoked).await? {
+                    self.revoke_access(RevokedSubject::Session(session_id.to_owned())).await?;
                     self.record(AuditKind::Revoke, Some(claims.sub.clone()), Some(session_id), client, None).await?;
                 }
                 Ok(())
@@ -650,7 +707,10 @@ impl AuthService {
         let user = store.user_by_name(&stored_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.set_user_active(&user.id, active).await?;
         if !active {
-            let revoked = store.end_user_sessions(&user.id, unix_now(), RevokeReason::Inactive).await?;
+            let now = unix_now();
+            let revoked = store.end_user_sessions(&user.id, now, RevokeReason::Inactive).await?;
+            // A disabled user cannot sign in again, so this second's tokens can all go.
+            self.revoke_access(RevokedSubject::User { user_id: user.id.clone(), issued_before: now + 1 }).await?;
             let detail = format!("user disabled, {revoked} sessions");
             self.record(AuditKind::Revoke, Some(user.id), None, &ClientInfo::default(), Some(&detail)).await?;
         }
@@ -662,6 +722,7 @@ impl AuthService {
         let store = &self.inner.store;
         let user = store.user_by_name(&stored_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.delete_user(&user.id).await?;
+        self.revoke_access(RevokedSubject::User { user_id: user.id.clone(), issued_before: unix_now() + 1 }).await?;
         Ok(())
     }
 

@@ -40,7 +40,7 @@ macro_rules! conformance_tests {
                 users_are_unique_by_name, users_can_be_disabled_and_deleted, advance_is_a_compare_and_swap,
                 advance_refuses_revoked_and_expired_families, token_expiry_never_passes_the_family_end,
                 concurrent_advances_have_one_winner, revocation_is_first_reason_wins,
-                logout_everywhere_fences_a_login_that_raced_it, live_families_lists_only_live_ones,
+                logout_everywhere_fences_a_login_that_raced_it, revocations_are_shared_until_they_expire, live_families_lists_only_live_ones,
                 events_are_kept_per_user_newest_first, the_refresh_event_is_written_only_for_an_active_user,
                 purge_removes_only_expired_state,
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
@@ -431,6 +431,12 @@ impl TokenStore for FailsAfterSwap {
     async fn record_event(&self, event: &AuditEvent) -> super::StoreResult<()> {
         self.inner.record_event(event).await
     }
+    async fn record_revocation(&self, revocation: &super::Revocation) -> super::StoreResult<()> {
+        self.inner.record_revocation(revocation).await
+    }
+    async fn revocations_since(&self, since: super::UnixTime) -> super::StoreResult<Vec<super::Revocation>> {
+        self.inner.revocations_since(since).await
+    }
     async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> super::StoreResult<Option<User>> {
         let after_swap = self.swapped.swap(false, std::sync::atomic::Ordering::SeqCst);
         if after_swap && !self.failed_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -454,6 +460,26 @@ impl super::ChallengeStore for FailsAfterSwap {
     async fn take_challenge(&self, nonce: &str, now: super::UnixTime) -> super::StoreResult<Option<Challenge>> {
         self.inner.take_challenge(nonce, now).await
     }
+}
+
+pub async fn revocations_are_shared_until_they_expire(store: Arc<dyn TokenStore>) {
+    use super::{Revocation, RevokedSubject};
+    let now = unix_now();
+    let session = Revocation { subject: RevokedSubject::Session(random_id()), at: now - 100, expires_at: now - 1 };
+    let user = Revocation {
+        subject: RevokedSubject::User { user_id: random_id(), issued_before: now },
+        at: now,
+        expires_at: now + 900,
+    };
+    store.record_revocation(&session).await.unwrap();
+    store.record_revocation(&user).await.unwrap();
+    let mut since = store.revocations_since(now - 200).await.unwrap();
+    since.retain(|revocation| *revocation == session || *revocation == user);
+    assert_eq!(since.len(), 2, "{since:?}");
+    assert!(!store.revocations_since(now - 5).await.unwrap().contains(&session), "older than asked for");
+    store.purge_expired(now, 0).await.unwrap();
+    let left = store.revocations_since(now - 200).await.unwrap();
+    assert!(left.contains(&user) && !left.contains(&session), "{left:?}");
 }
 
 /// A login authenticated before a "logout everywhere" but whose family is written after it (on

@@ -4,8 +4,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
-    UnixTime, User,
+    AuditEvent, Challenge, ChallengeStore, Family, NewFamily, Revocation, RevokeReason, StoreError, StoreResult,
+    TokenStore, UnixTime, User,
 };
 
 /// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
@@ -27,6 +27,7 @@ struct Inner {
     events: Vec<AuditEvent>,
     /// Each user's fence ([`TokenStore::end_user_sessions`]).
     sessions_valid_after: HashMap<String, UnixTime>,
+    revocations: Vec<Revocation>,
 }
 
 impl Inner {
@@ -179,6 +180,15 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        self.lock().revocations.push(revocation.clone());
+        Ok(())
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        Ok(self.lock().revocations.iter().filter(|revocation| revocation.at >= since).cloned().collect())
+    }
+
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let inner = self.lock();
         Ok(inner
@@ -193,10 +203,11 @@ impl TokenStore for MemoryStore {
 
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
         let mut inner = self.lock();
-        let (families_before, events_count) = (inner.families.len(), inner.events.len());
+        let before = inner.families.len() + inner.events.len() + inner.revocations.len();
         inner.families.retain(|_, family| family.token_expires_at > now && family.expires_at > now);
         inner.events.retain(|event| event.at >= events_before);
-        Ok((families_before - inner.families.len() + events_count - inner.events.len()) as u64)
+        inner.revocations.retain(|revocation| revocation.expires_at > now);
+        Ok((before - inner.families.len() - inner.events.len() - inner.revocations.len()) as u64)
     }
 }
 

@@ -216,6 +216,58 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// What a [`Revocation`] ends before its time: the access tokens of one session, or of one user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokedSubject {
+    /// Every access token of this session (`sid`).
+    Session(String),
+    /// Every access token of this user issued (`iat`) before `issued_before`.
+    User {
+        /// The `sub`.
+        user_id: String,
+        /// Tokens issued at or after this second are not affected.
+        issued_before: UnixTime,
+    },
+}
+
+/// A revocation that access tokens must honour until they could no longer be alive anyway: kept in
+/// the store so that every instance learns of it ([`TokenStore::revocations_since`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// What is revoked.
+    pub subject: RevokedSubject,
+    /// When (the order instances poll by).
+    pub at: UnixTime,
+    /// When no access token it could refuse is alive any more (`at` + access-token lifetime).
+    pub expires_at: UnixTime,
+}
+
+impl Revocation {
+    /// The stored kind and subject.
+    pub fn kind_and_subject(&self) -> (&'static str, &str, UnixTime) {
+        match &self.subject {
+            RevokedSubject::Session(sid) => ("session", sid, 0),
+            RevokedSubject::User { user_id, issued_before } => ("user", user_id, *issued_before),
+        }
+    }
+
+    /// Rebuilds one from [`Self::kind_and_subject`]; `None` for an unknown kind.
+    pub fn from_parts(
+        kind: &str,
+        subject: String,
+        issued_before: UnixTime,
+        at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Option<Self> {
+        let subject = match kind {
+            "session" => RevokedSubject::Session(subject),
+            "user" => RevokedSubject::User { user_id: subject, issued_before },
+            _ => return None,
+        };
+        Some(Self { subject, at, expires_at })
+    }
+}
+
 /// How a store operation fails.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -297,6 +349,11 @@ pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     /// The user's live families at `now`, most recently used first.
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>>;
 
+    /// Keeps a revocation until its `expires_at` (the purge removes it after).
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()>;
+    /// The revocations recorded at or after `since`, in any order (callers apply them idempotently).
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>>;
+
     /// Appends an audit event.
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()>;
 
@@ -315,8 +372,8 @@ pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 
     /// Removes families whose refresh token can no longer be used at `now` (expired, or revoked and
-    /// past their token's expiry) and audit events older than `events_before`; returns how many
-    /// records went.
+    /// past their token's expiry), revocations past their `expires_at`, and audit events older than
+    /// `events_before`; returns how many records went.
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
 }
 

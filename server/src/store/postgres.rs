@@ -48,6 +48,9 @@ CREATE INDEX audit_events_by_time ON audit_events(at);
 "#,
     // Logout everywhere as one fence (TokenStore::end_user_sessions).
     r#"ALTER TABLE users ADD COLUMN sessions_valid_after BIGINT NOT NULL DEFAULT 0;"#,
+    // Revoked sessions and users, shared by every instance until their access tokens are dead.
+    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before BIGINT NOT NULL, at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"#,
     r#"
 CREATE TABLE wallet_challenges (
     nonce TEXT PRIMARY KEY,

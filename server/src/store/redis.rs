@@ -6,8 +6,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult,
-    TokenStore, UnixTime, User,
+    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, NewFamily, Revocation, RevokeReason, StoreError,
+    StoreResult, TokenStore, UnixTime, User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than
@@ -137,6 +137,7 @@ return 0
 /// | `P{u:<user id>}:events` | stream, capped at ~1000 | 90 days after the last event |
 /// | `P{audit}:anonymous` | stream of failed logins of unknown names, capped at ~10 000 | 90 days |
 /// | `P{c:<nonce>}:challenge` | string: a wallet challenge as JSON (`SET NX`, taken with `GETDEL`) | its expiry |
+/// | `P{revocations}` | sorted set: revocations by time, each trimmed once its access tokens are dead | none |
 ///
 /// Rotation, revocation and user activation are each one Lua script on one key. Operations spanning
 /// users and families (revoke all, list, delete a user) walk the user's index and act per family,
@@ -215,6 +216,10 @@ impl RedisStore {
 
     fn name_key(&self, username: &str) -> String {
         format!("{}{{n:{username}}}:user-id", self.prefix)
+    }
+
+    fn revocations_key(&self) -> String {
+        format!("{}{{revocations}}", self.prefix)
     }
 
     fn anonymous_events_key(&self) -> String {
@@ -357,6 +362,11 @@ fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<
         user_agent: fields.optional("user_agent"),
         detail: fields.optional("detail"),
     })
+}
+
+/// A revocation as a member of the `{revocations}` sorted set: its fields, unit-separated.
+fn revocation_member(kind: &str, subject: &str, issued_before: UnixTime, at: UnixTime, expires_at: UnixTime) -> String {
+    format!("{kind}\u{1f}{subject}\u{1f}{issued_before}\u{1f}{at}\u{1f}{expires_at}")
 }
 
 /// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
@@ -620,6 +630,40 @@ impl TokenStore for RedisStore {
         user_from_hash(user)
     }
 
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        let (kind, subject, issued_before) = revocation.kind_and_subject();
+        let member = revocation_member(kind, subject, issued_before, revocation.at, revocation.expires_at);
+        // Entries recorded more than one access-token lifetime before this one are dead: trim them.
+        let lifetime = revocation.expires_at - revocation.at;
+        redis::pipe()
+            .atomic()
+            .zadd(self.revocations_key(), member, revocation.at)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.revocations_key())
+            .arg("-inf")
+            .arg(format!("({}", revocation.at - lifetime))
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        let members: Vec<String> =
+            self.conn().zrangebyscore(self.revocations_key(), since, "+inf").await.map_err(StoreError::unavailable)?;
+        Ok(members
+            .iter()
+            .filter_map(|member| {
+                let mut parts = member.split('\u{1f}');
+                let (kind, subject) = (parts.next()?, parts.next()?.to_owned());
+                let mut number = || parts.next()?.parse::<i64>().ok();
+                let (issued_before, at, expires_at) = (number()?, number()?, number()?);
+                Revocation::from_parts(kind, subject, issued_before, at, expires_at)
+            })
+            .collect())
+    }
+
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
             .arg(self.user_events_key(user_id))
@@ -639,6 +683,20 @@ impl TokenStore for RedisStore {
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
         let before_ms = events_before.saturating_mul(1000);
         let mut removed = self.trim_events(&[self.anonymous_events_key()], before_ms).await?;
+        let dead: Vec<String> = self
+            .revocations_since(i64::MIN)
+            .await?
+            .into_iter()
+            .filter(|revocation| revocation.expires_at <= now)
+            .map(|revocation| {
+                let (kind, subject, issued_before) = revocation.kind_and_subject();
+                revocation_member(kind, subject, issued_before, revocation.at, revocation.expires_at)
+            })
+            .collect();
+        if !dead.is_empty() {
+            let gone: u64 = self.conn().zrem(self.revocations_key(), &dead).await.map_err(StoreError::unavailable)?;
+            removed += gone;
+        }
         let (families, streams) = (format!("{}{{*}}:family", self.prefix), format!("{}{{u:*}}:events", self.prefix));
         for (pattern, is_family) in [(families, true), (streams, false)] {
             let mut cursor = 0;

@@ -245,6 +245,31 @@ macro_rules! impl_token_store {
                     Ok(())
                 }
 
+                async fn record_revocation(&self, revocation: &$crate::store::Revocation) -> StoreResult<()> {
+                    let (kind, subject, issued_before) = revocation.kind_and_subject();
+                    sqlx::query(statement!(
+                        "INSERT INTO revocations (kind, subject, issued_before, at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+                    ))
+                    .bind(kind)
+                    .bind(subject)
+                    .bind(issued_before)
+                    .bind(revocation.at)
+                    .bind(revocation.expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(())
+                }
+
+                async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<$crate::store::Revocation>> {
+                    let rows = sqlx::query(statement!("SELECT kind, subject, issued_before, at, expires_at FROM revocations WHERE at >= $1"))
+                        .bind(since)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map($crate::store::sql::revocation_from_row).collect::<Result<Vec<_>, _>>().map(|all| all.into_iter().flatten().collect()).map_err(store_error)
+                }
+
                 async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
                     let rows = sqlx::query(statement!("SELECT * FROM audit_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2"))
                         .bind(user_id)
@@ -266,7 +291,12 @@ macro_rules! impl_token_store {
                         .execute(&self.pool)
                         .await
                         .map_err(store_error)?;
-                    Ok(families.rows_affected() + events.rows_affected())
+                    let revocations = sqlx::query(statement!("DELETE FROM revocations WHERE expires_at <= $1"))
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(families.rows_affected() + events.rows_affected() + revocations.rows_affected())
                 }
             }
 
@@ -397,6 +427,20 @@ where
         client_ip: row.optional_text("client_ip")?,
         revoked: row.optional_text("revoke_reason")?.as_deref().map(RevokeReason::parse),
     })
+}
+
+/// A revocation row; `None` for a kind this version does not know (written by a newer one).
+pub(super) fn revocation_from_row<R: RecordRow>(row: &R) -> Result<Option<super::Revocation>, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(super::Revocation::from_parts(
+        &row.text("kind")?,
+        row.text("subject")?,
+        row.integer("issued_before")?,
+        row.integer("at")?,
+        row.integer("expires_at")?,
+    ))
 }
 
 pub(super) fn event_from_row<R: RecordRow>(row: &R) -> Result<AuditEvent, sqlx::Error>

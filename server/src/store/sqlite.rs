@@ -49,6 +49,9 @@ CREATE INDEX audit_events_by_time ON audit_events(at);
 "#,
     // Logout everywhere as one fence (TokenStore::end_user_sessions).
     r#"ALTER TABLE users ADD COLUMN sessions_valid_after INTEGER NOT NULL DEFAULT 0;"#,
+    // Revoked sessions and users, shared by every instance until their access tokens are dead.
+    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before INTEGER NOT NULL, at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"#,
     r#"
 CREATE TABLE wallet_challenges (
     nonce TEXT PRIMARY KEY,

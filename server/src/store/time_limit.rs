@@ -4,8 +4,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    AuditEvent, Challenge, ChallengeStore, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore,
-    UnixTime, User,
+    AuditEvent, Challenge, ChallengeStore, Family, NewFamily, Revocation, RevokeReason, StoreError, StoreResult,
+    TokenStore, UnixTime, User,
 };
 
 /// A store call that did not finish within the limit.
@@ -97,6 +97,14 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.record_event(event)).await
     }
 
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        self.bounded(self.inner.record_revocation(revocation)).await
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        self.bounded(self.inner.revocations_since(since)).await
+    }
+
     async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
         self.bounded(self.inner.user_recording_if_active(user_id, event)).await
     }
@@ -172,6 +180,12 @@ mod tests {
             std::future::pending().await
         }
         async fn record_event(&self, _: &AuditEvent) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn record_revocation(&self, _: &Revocation) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn revocations_since(&self, _: UnixTime) -> StoreResult<Vec<Revocation>> {
             std::future::pending().await
         }
         async fn recent_events(&self, _: &str, _: usize) -> StoreResult<Vec<AuditEvent>> {

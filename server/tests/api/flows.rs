@@ -191,11 +191,18 @@ async fn the_audit_log_records_each_kind_of_event() {
         server.http.post(server.url("/auth/logout-all")).bearer_auth(&other.access_token).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
 
-    let events: Vec<Value> = server.get_bearer("/auth/audit", &rotated.access_token).await.json().await.unwrap();
+    // Every earlier access token died with its session; read the log from a new one.
+    assert_eq!(server.get_bearer("/auth/audit", &rotated.access_token).await.status(), StatusCode::UNAUTHORIZED);
+    let reader = server.login("alice").await;
+    let events: Vec<Value> = server.get_bearer("/auth/audit", &reader.access_token).await.json().await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["logout_all", "login", "reuse_detected", "refresh", "login", "login_failed"], "newest first");
-    let reuse = &events[2];
-    assert_eq!(reuse["session_id"], events[3]["session_id"]);
+    assert_eq!(
+        kinds,
+        ["login", "logout_all", "login", "reuse_detected", "refresh", "login", "login_failed"],
+        "newest first"
+    );
+    let reuse = &events[3];
+    assert_eq!(reuse["session_id"], events[4]["session_id"]);
     assert_eq!(reuse["client_ip"], "127.0.0.1");
     assert_eq!(reuse["user_agent"], "reauth-tests");
     assert!(reuse["at"].is_i64());

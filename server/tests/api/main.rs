@@ -10,5 +10,6 @@ mod flows;
 mod helpers;
 mod oauth;
 mod refresh;
+mod revocation;
 mod storm;
 mod wallet;
