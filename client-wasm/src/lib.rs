@@ -11,6 +11,7 @@ extern crate alloc;
 extern crate std;
 
 mod client;
+mod engine;
 mod error;
 mod events;
 mod http;
@@ -22,14 +23,14 @@ mod timing;
 mod wallet;
 
 use alloc::rc::Rc;
+use alloc::string::String;
 
-use crate::js::{promise, set_property};
-use js_sys::{Function, Object, Promise};
+use crate::js::promise;
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::client::Inner;
 use crate::options::Options;
-use crate::protocol::path;
 
 /// Talc instead of std's dlmalloc: a few KB less Wasm. The client is single-threaded (no `atomics`).
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
@@ -54,6 +55,8 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** The fetch implementation for all requests (default: the global fetch, looked up at each call). */
   fetch?: typeof fetch;
+  /** Log the engine's decisions (renewals scheduled, refreshes joined, locks taken or stolen, tokens adopted from other tabs, backoffs): `true` for `console.debug`, or your own function. Off by default. */
+  debug?: boolean | ((message: string, detail?: object) => void);
 }
 
 /** What `loginWithWallet` needs: the account and a way to have the wallet sign a message. */
@@ -103,6 +106,17 @@ export interface ReauthError extends Error {
   reason?: string;
 }
 
+/** Where the session stands: `loading` until the start-up (see `restore()`) has settled it. */
+export type AuthStatus = "loading" | "signed_in" | "signed_out";
+
+/** What `getSnapshot()` returns: frozen, and the same object until the next change. */
+export interface AuthSnapshot {
+  readonly status: AuthStatus;
+  readonly user: Readonly<User> | null;
+  /** When the access token expires, in ms since the epoch; `null` without a session. */
+  readonly expiresAt: number | null;
+}
+
 /** What `onChange` listeners receive. */
 export type AuthEvent =
   | { type: "signed_in"; user: User; expiresAt: number }
@@ -144,18 +158,26 @@ impl AuthClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: AuthEvent) => void")] listener: Function,
     ) -> JsValue {
-        let id = self.inner.subscribe(listener);
-        let inner = Rc::downgrade(&self.inner);
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = inner.upgrade() {
-                inner.unsubscribe(id);
-            }
-        })
-        .into_js_value()
+        self.add_listener(listener, true)
+    }
+
+    /// Calls `listener()` (no arguments) after each change of `getSnapshot()`; returns a function
+    /// that unsubscribes it. Fits `useSyncExternalStore(auth.subscribe, auth.getSnapshot)`.
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "() => void")]
+    pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function) -> JsValue {
+        self.add_listener(listener, false)
+    }
+
+    /// The frozen `{status, user, expiresAt}`: the same object until the next change.
+    #[wasm_bindgen(skip_jsdoc, js_name = getSnapshot, unchecked_return_type = "AuthSnapshot")]
+    pub fn get_snapshot(&self) -> JsValue {
+        self.inner.snapshot()
     }
 
     /// Signs in silently from the refresh cookie (call it at page load). Resolves to the user,
     /// or `null` when there is no live session; rejects only when the server cannot be reached.
+    /// Without the server's session indicator cookie it resolves `null` with no request; a live
+    /// token in another tab is handed over without one.
     #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<User | null>")]
     pub fn restore(&self) -> Promise {
         let inner = self.inner.clone();
@@ -168,14 +190,11 @@ impl AuthClient {
         &self,
         // JS strings go straight into the request body: copying them into Wasm memory and back
         // would cost code and time for nothing.
-        #[wasm_bindgen(unchecked_param_type = "string")] username: &JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string")] password: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
     ) -> Promise {
-        let body = Object::new();
-        set_property(&body, "username", username);
-        set_property(&body, "password", password);
         let inner = self.inner.clone();
-        promise(async move { Ok(inner.login(path::LOGIN, body).await?.to_js()) })
+        promise(async move { Ok(inner.login(&username, &password).await?.to_js()) })
     }
 
     /// Signs in with a Stellar wallet: gets the server's challenge for `account`, has
@@ -209,6 +228,16 @@ impl AuthClient {
         promise(async move { Ok(inner.valid_token().await?.0.into()) })
     }
 
+    /// A token to retry with after the server answered 401 to `rejectedToken`: a newer one this
+    /// client holds, else the shared refresh's; `null` when there is none (signed out).
+    #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
+    pub fn access_token_after_401(&self, #[wasm_bindgen(js_name = rejectedToken)] rejected_token: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from))
+        })
+    }
+
     /// Signs out here and in every tab, and revokes the session on the server.
     #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
@@ -238,7 +267,7 @@ impl AuthClient {
     /// The signed-in user, or `null`.
     #[wasm_bindgen(skip_jsdoc, getter, unchecked_return_type = "User | null")]
     pub fn user(&self) -> JsValue {
-        self.inner.user().map_or(JsValue::NULL, |user| user.to_js())
+        self.inner.user_js()
     }
 
     /// When the access token expires (ms since the epoch, for display), or `null`.
@@ -259,6 +288,20 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, js_name = invalidateAccessToken)]
     pub fn invalidate_access_token(&self) {
         self.inner.invalidate_access_token();
+    }
+}
+
+impl AuthClient {
+    /// Registers an `onChange` (`wants_events`) or `subscribe` listener; returns its unsubscribe function.
+    fn add_listener(&self, listener: Function, wants_events: bool) -> JsValue {
+        let id = self.inner.subscribe(listener, wants_events);
+        let inner = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.unsubscribe(id);
+            }
+        })
+        .into_js_value()
     }
 }
 

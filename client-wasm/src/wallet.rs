@@ -38,7 +38,7 @@ pub(crate) async fn login_with_wallet(inner: &Rc<Inner>, options: &JsValue) -> R
     }
     set_property(&body, "message", &message);
     set_property(&body, "signature", &signature);
-    Ok(inner.login(path::WALLET_LOGIN, body).await?)
+    Ok(inner.sign_in(path::WALLET_LOGIN, body).await?)
 }
 
 fn invalid_options(message: &str) -> JsValue {
