@@ -19,6 +19,9 @@ pub enum ApiError {
         /// Whether this is the OAuth token endpoint, which answers 400 per RFC 6749 §5.2.
         oauth: bool,
     },
+    /// 401 `invalid_credentials` for a wallet sign-in: a wrong signature, or a challenge that was not
+    /// issued for this account and domain, has expired or was used (deliberately not told apart).
+    RefusedSignature,
     /// 401 `invalid_grant` (cookie flow, with both cookies cleared) or 400 (token endpoint).
     SessionEnded {
         /// Why.
@@ -157,6 +160,12 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "invalid username or password",
+                "invalid_credentials",
+            ),
+            Self::RefusedSignature => body(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the signature was not accepted: wrong key, or a challenge not issued for this account, expired or used",
                 "invalid_credentials",
             ),
             Self::InvalidCredentials { oauth: true } => {

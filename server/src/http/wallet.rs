@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::auth::browser_tokens;
 use super::error::ApiError;
 use super::extract::JsonBody;
-use crate::service::{AuthService, ClientInfo, WalletChallenge};
+use crate::service::{AuthError, AuthService, ClientInfo, WalletChallenge};
 
 pub(super) fn router() -> Router<AuthService> {
     Router::new().route("/auth/wallet/challenge", post(challenge)).route("/auth/wallet/login", post(login))
@@ -40,6 +40,14 @@ async fn login(
     client: ClientInfo,
     JsonBody(body): JsonBody<SignedChallenge>,
 ) -> Result<Response, ApiError> {
-    let issued = service.wallet_login(&body.account, &body.message, &body.signature, &client).await?;
-    Ok(browser_tokens(&service, &issued))
+    let issued = service.wallet_login(&body.account, &body.message, &body.signature, &client).await;
+    Ok(browser_tokens(&service, &issued.map_err(refused_signature)?))
+}
+
+/// The login answer's 401, worded for a signature rather than a password.
+fn refused_signature(error: AuthError) -> ApiError {
+    match error {
+        AuthError::InvalidCredentials => ApiError::RefusedSignature,
+        other => other.into(),
+    }
 }
