@@ -106,6 +106,8 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     /// How long audit events are kept, in seconds.
     pub audit_retention_secs: i64,
+    /// Live sessions a user may have; a login past it revokes the least recently used.
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for Settings {
@@ -131,6 +133,7 @@ impl Default for Settings {
                 registrations_per_address: 20,
             },
             audit_retention_secs: 90 * 86_400,
+            max_sessions_per_user: 50,
         }
     }
 }
@@ -220,6 +223,10 @@ pub struct ServeArgs {
     /// How long audit events are kept.
     #[arg(long, env = "REAUTH_AUDIT_RETENTION", default_value = "90d")]
     pub audit_retention: Lifetime,
+    /// Live sessions a user may have at once; a login past it revokes (and audits) the least
+    /// recently used one.
+    #[arg(long, env = "REAUTH_MAX_SESSIONS_PER_USER", default_value_t = 50)]
+    pub max_sessions_per_user: usize,
     /// Directory served at `/` (the demo page); nothing is served there when unset.
     #[arg(long, env = "REAUTH_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
@@ -280,6 +287,10 @@ impl ServeArgs {
                 registrations_per_address: self.registrations_per_address,
             },
             audit_retention_secs: positive("REAUTH_AUDIT_RETENTION", self.audit_retention)?,
+            max_sessions_per_user: match self.max_sessions_per_user {
+                0 => return Err("REAUTH_MAX_SESSIONS_PER_USER must be at least 1".into()),
+                max => max,
+            },
         })
     }
 }
