@@ -110,6 +110,8 @@ pub struct Settings {
     pub wallet_challenge_ttl_secs: i64,
     /// Whether the first wallet sign-in of an unknown account creates its user.
     pub wallet_signup: bool,
+    /// Live sessions a user may have; a login past it revokes the least recently used.
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for Settings {
@@ -137,6 +139,7 @@ impl Default for Settings {
             audit_retention_secs: 90 * 86_400,
             wallet_challenge_ttl_secs: 5 * 60,
             wallet_signup: true,
+            max_sessions_per_user: 50,
         }
     }
 }
@@ -232,6 +235,10 @@ pub struct ServeArgs {
     /// Whether the first wallet sign-in of an unknown Stellar account creates its user.
     #[arg(long, env = "REAUTH_WALLET_SIGNUP", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub wallet_signup: bool,
+    /// Live sessions a user may have at once; a login past it revokes (and audits) the least
+    /// recently used one.
+    #[arg(long, env = "REAUTH_MAX_SESSIONS_PER_USER", default_value_t = 50)]
+    pub max_sessions_per_user: usize,
     /// Directory served at `/` (the demo page); nothing is served there when unset.
     #[arg(long, env = "REAUTH_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
@@ -294,6 +301,10 @@ impl ServeArgs {
             audit_retention_secs: positive("REAUTH_AUDIT_RETENTION", self.audit_retention)?,
             wallet_challenge_ttl_secs: positive("REAUTH_WALLET_CHALLENGE_TTL", self.wallet_challenge_ttl)?,
             wallet_signup: self.wallet_signup,
+            max_sessions_per_user: match self.max_sessions_per_user {
+                0 => return Err("REAUTH_MAX_SESSIONS_PER_USER must be at least 1".into()),
+                max => max,
+            },
         })
     }
 }

@@ -502,7 +502,32 @@ impl AuthService {
         };
         self.inner.store.create_family(&family).await?;
         self.record(AuditKind::Login, Some(user.id.clone()), Some(&family.id), client, Some(method.as_str())).await?;
+        self.enforce_session_limit(&user.id, &family.id, client, now).await?;
         Ok(self.issue(user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
+    }
+
+    /// Past `REAUTH_MAX_SESSIONS_PER_USER` live sessions, revokes the least recently used ones (never
+    /// the one just started) and audits each, so a user looping logins cannot grow the store.
+    async fn enforce_session_limit(
+        &self,
+        user_id: &str,
+        new_session: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<(), AuthError> {
+        let store = &self.inner.store;
+        let live = store.live_families(user_id, now).await?;
+        let excess = live.len().saturating_sub(self.inner.settings.max_sessions_per_user);
+        // Most recently used first: the excess is at the end.
+        let oldest = live.iter().rev().filter(|family| family.id != new_session).take(excess);
+        for family in oldest {
+            if store.revoke_family(&family.id, RevokeReason::Revoked).await? {
+                self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
+                let user = Some(user_id.to_owned());
+                self.record(AuditKind::Revoke, user, Some(&family.id), client, Some("session limit")).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Rotates a refresh token: the presented generation is consumed and its successor issued.

@@ -40,7 +40,8 @@ macro_rules! conformance_tests {
                 users_are_unique_by_name, users_can_be_disabled_and_deleted, advance_is_a_compare_and_swap,
                 advance_refuses_revoked_and_expired_families, token_expiry_never_passes_the_family_end,
                 concurrent_advances_have_one_winner, revocation_is_first_reason_wins,
-                logout_everywhere_fences_a_login_that_raced_it, revocations_are_shared_until_they_expire, live_families_lists_only_live_ones,
+                logout_everywhere_fences_a_login_that_raced_it, revocations_are_shared_until_they_expire,
+                audit_events_are_capped_per_user, live_families_lists_only_live_ones,
                 events_are_kept_per_user_newest_first, the_refresh_event_is_written_only_for_an_active_user,
                 purge_removes_only_expired_state,
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
@@ -460,6 +461,31 @@ impl super::ChallengeStore for FailsAfterSwap {
     async fn take_challenge(&self, nonce: &str, now: super::UnixTime) -> super::StoreResult<Option<Challenge>> {
         self.inner.take_challenge(nonce, now).await
     }
+}
+
+/// A user looping refreshes within the retention period cannot grow the audit log without bound.
+pub async fn audit_events_are_capped_per_user(store: Arc<dyn TokenStore>) {
+    let cap = super::AUDIT_EVENTS_PER_USER;
+    let owner = user("chatty");
+    store.create_user(&owner).await.unwrap();
+    let now = unix_now();
+    for index in 0..cap + 150 {
+        let event = AuditEvent {
+            kind: AuditKind::Refresh,
+            user_id: Some(owner.id.clone()),
+            session_id: Some("s".into()),
+            at: now,
+            client_ip: None,
+            user_agent: None,
+            detail: Some(index.to_string()),
+        };
+        store.record_event(&event).await.unwrap();
+    }
+    store.purge_expired(now, now - 3600).await.unwrap();
+    let kept = store.recent_events(&owner.id, cap * 2).await.unwrap();
+    // Redis trims approximately (whole stream nodes of 100 entries).
+    assert!((cap..=cap + 100).contains(&kept.len()), "{} kept", kept.len());
+    assert_eq!(kept[0].detail.as_deref(), Some((cap + 149).to_string().as_str()), "the newest stay");
 }
 
 pub async fn revocations_are_shared_until_they_expire(store: Arc<dyn TokenStore>) {

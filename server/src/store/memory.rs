@@ -206,6 +206,21 @@ impl TokenStore for MemoryStore {
         let before = inner.families.len() + inner.events.len() + inner.revocations.len();
         inner.families.retain(|_, family| family.token_expires_at > now && family.expires_at > now);
         inner.events.retain(|event| event.at >= events_before);
+        // The newest AUDIT_EVENTS_PER_USER of each user (events are in time order).
+        let mut seen: HashMap<Option<String>, usize> = HashMap::new();
+        let mut keep: Vec<bool> = inner
+            .events
+            .iter()
+            .rev()
+            .map(|event| {
+                let count = seen.entry(event.user_id.clone()).or_default();
+                *count += 1;
+                *count <= super::AUDIT_EVENTS_PER_USER
+            })
+            .collect();
+        keep.reverse();
+        let mut flags = keep.into_iter();
+        inner.events.retain(|_| flags.next().unwrap_or(true));
         inner.revocations.retain(|revocation| revocation.expires_at > now);
         Ok((before - inner.families.len() - inner.events.len() - inner.revocations.len()) as u64)
     }

@@ -42,6 +42,10 @@ pub use time_limit::TimeLimited;
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
 
+/// Audit events kept per user (and for failed logins of unknown names, together) besides the age
+/// limit: the purge drops the oldest beyond it (Redis trims its streams on every append).
+pub const AUDIT_EVENTS_PER_USER: usize = 1000;
+
 /// A registered user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {

@@ -14,7 +14,7 @@ use super::{
 /// Redis on its own) normally removes it; the TTL is the bound when no purge runs.
 const KEEP_DEAD_FAMILY_SECS: i64 = 3600;
 /// Audit events kept per user (approximately: the stream is trimmed with `MAXLEN ~`).
-const EVENTS_PER_USER: usize = 1000;
+const EVENTS_PER_USER: usize = super::AUDIT_EVENTS_PER_USER;
 /// Failed logins of unknown usernames, kept in one stream of their own.
 const ANONYMOUS_EVENTS: usize = 10_000;
 /// An idle user's event stream disappears after this; the purge trims by age before that.

@@ -250,3 +250,31 @@ async fn logout_clears_the_cookies_whatever_the_store_says_and_tells_whether_it_
         .unwrap();
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn sessions_per_user_are_capped_and_the_oldest_is_revoked_and_audited() {
+    let server = TestServer::start_with(&["--max-sessions-per-user", "2"]).await;
+    let oldest = server.signed_in("alice").await;
+    let _second = server.login("alice").await;
+    let newest = server.login("alice").await;
+    assert_eq!(
+        error_reason(server.refresh(&oldest.refresh_token).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "revoked"
+    );
+    assert_eq!(
+        error_reason(
+            server.get_bearer("/api/me", &oldest.access_token).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_token"
+        )
+        .await,
+        "revoked"
+    );
+    let sessions: Value = server.get_bearer("/auth/sessions", &newest.access_token).await.json().await.unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 2, "{sessions}");
+    let events: Value = server.get_bearer("/auth/audit", &newest.access_token).await.json().await.unwrap();
+    assert!(
+        events.as_array().unwrap().iter().any(|e| e["type"] == "revoke" && e["detail"] == "session limit"),
+        "{events}"
+    );
+}
