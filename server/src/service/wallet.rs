@@ -34,14 +34,17 @@ impl AuthService {
                 tracing::warn!(subject, "wallet challenge throttled");
                 super::rate_limited(throttled)
             })?;
-        // Counted like a failed login until a sign-in of the account succeeds and resets its count.
-        attempt.failed();
         let nonce: String = random_bytes::<16>().iter().map(|byte| format!("{byte:02x}")).collect();
         let expires_at = now + self.inner.settings.wallet_challenge_ttl_secs;
         let message = ChallengeMessage::new(&origin, &account, &nonce, now, expires_at);
         let challenge =
             Challenge { nonce, account: account.as_str().to_owned(), message: message.text.clone(), expires_at };
-        self.inner.store.put_challenge(&challenge, now).await?;
+        if let Err(error) = self.inner.store.put_challenge(&challenge, now).await {
+            attempt.refund();
+            return Err(error.into());
+        }
+        // Counted like a failed login until a sign-in of the account succeeds and resets its count.
+        attempt.failed();
         Ok(WalletChallenge { message: message.text, expires_at })
     }
 
