@@ -1,5 +1,6 @@
 // The reauth demo: everything here is what an SPA would write against the published package.
 import init, { AuthClient } from "./pkg/reauth_client.js";
+import { developmentWallet } from "./dev-wallet.js";
 
 const $ = (id) => document.getElementById(id);
 const time = (ms) => new Date(ms).toLocaleTimeString();
@@ -128,6 +129,29 @@ $("register").addEventListener("click", () =>
     await auth.login(username, password);
   }),
 );
+
+// The development wallet, made at its first use; a real application passes its wallet's account
+// and message signing to loginWithWallet instead.
+let wallet = null;
+async function currentWallet({ fresh = false } = {}) {
+  if (!wallet || fresh) wallet = await developmentWallet();
+  $("wallet-account").textContent = wallet.account;
+  return wallet;
+}
+
+$("wallet-login").addEventListener("click", () =>
+  withErrors(async () => {
+    const { account, signMessage } = await currentWallet();
+    try {
+      await auth.loginWithWallet({ account, signMessage });
+    } catch (error) {
+      if (error?.code === "invalid_credentials") throw new Error("The server refused the wallet's signature.");
+      throw error;
+    }
+  }),
+);
+
+$("wallet-new-key").addEventListener("click", () => withErrors(() => currentWallet({ fresh: true })));
 
 $("call-me").addEventListener("click", () =>
   withErrors(async () => {

@@ -33,7 +33,7 @@ pub(crate) struct Transport {
 /// A server's answer, read in full before the deadline.
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    body: JsValue,
+    pub(crate) body: JsValue,
     retry_after: Option<f64>,
 }
 

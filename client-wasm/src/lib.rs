@@ -11,6 +11,7 @@ extern crate alloc;
 extern crate std;
 
 mod client;
+mod engine;
 mod error;
 mod events;
 mod http;
@@ -19,8 +20,10 @@ mod options;
 mod protocol;
 mod tabs;
 mod timing;
+mod wallet;
 
 use alloc::rc::Rc;
+use alloc::string::String;
 
 use crate::js::promise;
 use js_sys::{Function, Promise};
@@ -52,6 +55,20 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** The fetch implementation for all requests (default: the global fetch, looked up at each call). */
   fetch?: typeof fetch;
+  /** Log the engine's decisions (renewals scheduled, refreshes joined, locks taken or stolen, tokens adopted from other tabs, backoffs): `true` for `console.debug`, or your own function. Off by default. */
+  debug?: boolean | ((message: string, detail?: object) => void);
+}
+
+/** What `loginWithWallet` needs: the account and a way to have the wallet sign a message. */
+export interface WalletLoginOptions {
+  /** The Stellar account id (`G…` strkey) signing in. */
+  account: string;
+  /**
+   * Signs `message` per SEP-53 (Ed25519 over SHA-256("Stellar Signed Message:\n" + message)) with the
+   * account's key, resolving to the base64 signature, e.g. through the wallet's message-signing API.
+   * A rejection (the user declined) reaches the caller of `loginWithWallet` unchanged.
+   */
+  signMessage: (message: string) => Promise<string> | string;
 }
 
 /** The signed-in user, as the server describes it. */
@@ -87,6 +104,17 @@ export interface ReauthError extends Error {
   retryAfter?: number;
   /** The server's reason for a dead session. */
   reason?: string;
+}
+
+/** Where the session stands: `loading` until the start-up (see `restore()`) has settled it. */
+export type AuthStatus = "loading" | "signed_in" | "signed_out";
+
+/** What `getSnapshot()` returns: frozen, and the same object until the next change. */
+export interface AuthSnapshot {
+  readonly status: AuthStatus;
+  readonly user: Readonly<User> | null;
+  /** When the access token expires, in ms since the epoch; `null` without a session. */
+  readonly expiresAt: number | null;
 }
 
 /** What `onChange` listeners receive. */
@@ -130,18 +158,26 @@ impl AuthClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: AuthEvent) => void")] listener: Function,
     ) -> JsValue {
-        let id = self.inner.subscribe(listener);
-        let inner = Rc::downgrade(&self.inner);
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = inner.upgrade() {
-                inner.unsubscribe(id);
-            }
-        })
-        .into_js_value()
+        self.add_listener(listener, true)
+    }
+
+    /// Calls `listener()` (no arguments) after each change of `getSnapshot()`; returns a function
+    /// that unsubscribes it. Fits `useSyncExternalStore(auth.subscribe, auth.getSnapshot)`.
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "() => void")]
+    pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function) -> JsValue {
+        self.add_listener(listener, false)
+    }
+
+    /// The frozen `{status, user, expiresAt}`: the same object until the next change.
+    #[wasm_bindgen(skip_jsdoc, js_name = getSnapshot, unchecked_return_type = "AuthSnapshot")]
+    pub fn get_snapshot(&self) -> JsValue {
+        self.inner.snapshot()
     }
 
     /// Signs in silently from the refresh cookie (call it at page load). Resolves to the user,
     /// or `null` when there is no live session; rejects only when the server cannot be reached.
+    /// Without the server's session indicator cookie it resolves `null` with no request; a live
+    /// token in another tab is handed over without one.
     #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<User | null>")]
     pub fn restore(&self) -> Promise {
         let inner = self.inner.clone();
@@ -159,6 +195,17 @@ impl AuthClient {
     ) -> Promise {
         let inner = self.inner.clone();
         promise(async move { Ok(inner.login(&username, &password).await?.to_js()) })
+    }
+
+    /// Signs in with a Stellar wallet: gets the server's challenge for `account`, has
+    /// `signMessage` sign it (SEP-53), and signs in with the signature; resolves to the user.
+    #[wasm_bindgen(skip_jsdoc, js_name = loginWithWallet, unchecked_return_type = "Promise<User>")]
+    pub fn login_with_wallet(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "WalletLoginOptions")] options: JsValue,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move { Ok(wallet::login_with_wallet(&inner, &options).await?.to_js()) })
     }
 
     /// A drop-in for `window.fetch`: attaches the access token to requests for `baseUrl`'s origin
@@ -179,6 +226,16 @@ impl AuthClient {
     pub fn access_token(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move { Ok(inner.valid_token().await?.0.into()) })
+    }
+
+    /// A token to retry with after the server answered 401 to `rejectedToken`: a newer one this
+    /// client holds, else the shared refresh's; `null` when there is none (signed out).
+    #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
+    pub fn access_token_after_401(&self, #[wasm_bindgen(js_name = rejectedToken)] rejected_token: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from))
+        })
     }
 
     /// Signs out here and in every tab, and revokes the session on the server.
@@ -210,7 +267,7 @@ impl AuthClient {
     /// The signed-in user, or `null`.
     #[wasm_bindgen(skip_jsdoc, getter, unchecked_return_type = "User | null")]
     pub fn user(&self) -> JsValue {
-        self.inner.user().map_or(JsValue::NULL, |user| user.to_js())
+        self.inner.user_js()
     }
 
     /// When the access token expires (ms since the epoch, for display), or `null`.
@@ -231,6 +288,20 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, js_name = invalidateAccessToken)]
     pub fn invalidate_access_token(&self) {
         self.inner.invalidate_access_token();
+    }
+}
+
+impl AuthClient {
+    /// Registers an `onChange` (`wants_events`) or `subscribe` listener; returns its unsubscribe function.
+    fn add_listener(&self, listener: Function, wants_events: bool) -> JsValue {
+        let id = self.inner.subscribe(listener, wants_events);
+        let inner = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.unsubscribe(id);
+            }
+        })
+        .into_js_value()
     }
 }
 

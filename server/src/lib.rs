@@ -24,11 +24,14 @@
 
 pub mod config;
 pub mod edge;
+mod hashing;
 pub mod http;
 pub mod password;
-mod rate_limit;
+pub mod rate_limit;
+pub mod revocation;
 pub mod server;
 pub mod service;
+pub mod stellar;
 pub mod store;
 pub mod tokens;
 

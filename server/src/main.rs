@@ -47,31 +47,32 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
         /// Token store, as for `serve`.
-        #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db", global = true)]
+        #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db", global = true, hide_env_values = true)]
         store: String,
     },
 }
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Create a user; the password is read from standard input (first line).
+    /// Create a user; the password is read from standard input (first line). A Stellar account id
+    /// (`G…`) creates that account's wallet user instead, named `stellar:G…`, with no password.
     Add {
-        /// Username (3-64 of a-z 0-9 . _ -; stored lower-case).
+        /// Username (3-64 of a-z 0-9 . _ -; stored lower-case), or a Stellar account id.
         name: String,
     },
     /// Disable a user and revoke all their sessions.
     Disable {
-        /// Username.
+        /// Username, or a wallet user's Stellar account id.
         name: String,
     },
     /// Enable a disabled user again.
     Enable {
-        /// Username.
+        /// Username, or a wallet user's Stellar account id.
         name: String,
     },
     /// Delete a user and all their sessions.
     Delete {
-        /// Username.
+        /// Username, or a wallet user's Stellar account id.
         name: String,
     },
 }
@@ -179,6 +180,10 @@ async fn user(command: UserCommand, store_url: &str) -> Result<(), String> {
     let keys = server::resolve_keys(None, sqlite_path.as_deref()).map_err(|error| error.to_string())?;
     let service = AuthService::new(store, keys, Default::default());
     match command {
+        UserCommand::Add { name } if reauth_server::stellar::AccountId::from_username(&name).is_some() => {
+            let user = service.create_wallet_user(&name).await.map_err(|error| error.to_string())?;
+            println!("created user {} ({})", user.username, user.id);
+        }
         UserCommand::Add { name } => {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).map_err(|error| format!("reading the password: {error}"))?;

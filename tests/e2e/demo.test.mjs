@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 
-import { PASSWORD, ReauthServer, eventTypes, launchBrowser, registerThroughPage, waitForEvent } from "./harness.mjs";
+import { PASSWORD, eventTypes, launchBrowser, registerThroughPage, openDemo, setUpDevice, waitForEvent } from "./harness.mjs";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 let browser;
@@ -11,27 +11,8 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-/** A fresh server, a fresh browser context (one "device"), and cleanup for both. */
-/** A fresh server, a fresh browser context (one "device"), and cleanup for both. Any uncaught error
- * in a page of the test fails the test. */
-async function setUp(t, env) {
-  const server = await ReauthServer.start(env);
-  const context = await browser.newContext();
-  const pageErrors = [];
-  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(error)));
-  t.after(async () => {
-    await context.close();
-    await server.close();
-    assert.deepEqual(pageErrors.map(String), [], "uncaught errors in the page");
-  });
-  return { server, context };
-}
-
-async function openDemo(context, server) {
-  const page = await context.newPage();
-  await page.goto(server.url);
-  await page.waitForSelector("#status:not([data-state=loading])");
-  return page;
+function setUp(t, env) {
+  return setUpDevice(t, browser, env);
 }
 
 describe("demo page", () => {

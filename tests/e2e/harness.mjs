@@ -1,5 +1,6 @@
 // Shared set-up for the end-to-end tests: a real reauth-server process on a SQLite file, serving the
 // demo page, and Debian's Chromium driven by playwright-core.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -91,6 +92,31 @@ export class ReauthServer {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A fresh server, a fresh browser context (one "device"), and cleanup for both after test `t`. Any
+ * uncaught error in a page of the test fails the test.
+ */
+export async function setUpDevice(t, browser, env) {
+  const server = await ReauthServer.start(env);
+  const context = await browser.newContext();
+  const pageErrors = [];
+  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(error)));
+  t.after(async () => {
+    await context.close();
+    await server.close();
+    assert.deepEqual(pageErrors.map(String), [], "uncaught errors in the page");
+  });
+  return { server, context };
+}
+
+/** A new page of `context` with the demo loaded and its session restored (or found absent). */
+export async function openDemo(context, server) {
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await page.waitForSelector("#status:not([data-state=loading])");
+  return page;
 }
 
 /** Registers and signs in through the page's own form. */

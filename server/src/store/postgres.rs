@@ -47,6 +47,20 @@ CREATE INDEX audit_events_by_user ON audit_events(user_id, id DESC);
 CREATE INDEX audit_events_by_time ON audit_events(at);
 "#,
     super::sql::KEYS_TABLE,
+    // Logout everywhere as one fence (TokenStore::end_user_sessions).
+    r#"ALTER TABLE users ADD COLUMN sessions_valid_after BIGINT NOT NULL DEFAULT 0;"#,
+    // Revoked sessions and users, shared by every instance until their access tokens are dead.
+    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before BIGINT NOT NULL, at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"#,
+    r#"
+CREATE TABLE wallet_challenges (
+    nonce TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    message TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
+"#,
 ];
 
 /// Any value: the advisory lock under which instances starting together migrate one at a time.
@@ -117,6 +131,7 @@ super::sql::impl_token_store!(
         backend: "postgres",
         parameter_prefix: "$",
         least: "LEAST",
+        greatest: "GREATEST",
         // A token never outlives its family (CHECK above), so its end alone decides, on one index.
         purge_families: "token_expires_at <= $1",
     }

@@ -48,6 +48,20 @@ CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
 CREATE INDEX audit_events_by_time ON audit_events(at);
 "#,
     super::sql::KEYS_TABLE,
+    // Logout everywhere as one fence (TokenStore::end_user_sessions).
+    r#"ALTER TABLE users ADD COLUMN sessions_valid_after INTEGER NOT NULL DEFAULT 0;"#,
+    // Revoked sessions and users, shared by every instance until their access tokens are dead.
+    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before INTEGER NOT NULL, at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"#,
+    r#"
+CREATE TABLE wallet_challenges (
+    nonce TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    message TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
+"#,
 ];
 
 /// The embedded default [`TokenStore`](super::TokenStore): one SQLite file in WAL mode.
@@ -112,6 +126,7 @@ super::sql::impl_token_store!(
         backend: "sqlite",
         parameter_prefix: "?",
         least: "MIN",
+        greatest: "MAX",
         // Nothing ties a token's end to its family's here, so both are checked.
         purge_families: "token_expires_at <= $1 OR expires_at <= $1",
     }
@@ -123,3 +138,26 @@ crate::conformance_tests!(sqlite_store_tests, async {
     let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
     SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite")
 });
+
+#[cfg(test)]
+mod challenge_tests {
+    use super::*;
+    use crate::store::{Challenge, ChallengeStore};
+
+    #[tokio::test]
+    async fn expired_challenges_are_deleted_when_the_next_is_stored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite");
+        let challenge = |nonce: &str, expires_at| Challenge {
+            nonce: nonce.into(),
+            account: "G".into(),
+            message: String::new(),
+            expires_at,
+        };
+        store.put_challenge(&challenge("old", 10), 0).await.expect("put");
+        store.put_challenge(&challenge("new", 30), 20).await.expect("put");
+        let nonces: Vec<String> =
+            sqlx::query_scalar("SELECT nonce FROM wallet_challenges").fetch_all(&store.pool).await.expect("select");
+        assert_eq!(nonces, ["new"]);
+    }
+}

@@ -4,8 +4,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    AuditEvent, Family, KeyStore, NewFamily, RevokeReason, StoreError, StoreResult, StoredKey, TokenStore, UnixTime,
-    User,
+    AuditEvent, Challenge, ChallengeStore, Family, KeyStore, NewFamily, Revocation, RevokeReason, StoreError,
+    StoreResult, StoredKey, TokenStore, UnixTime, User,
 };
 
 /// A store call that did not finish within the limit.
@@ -85,12 +85,24 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.revoke_user_families(user_id, reason)).await
     }
 
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        self.bounded(self.inner.end_user_sessions(user_id, valid_after, reason)).await
+    }
+
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
         self.bounded(self.inner.live_families(user_id, now)).await
     }
 
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
         self.bounded(self.inner.record_event(event)).await
+    }
+
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        self.bounded(self.inner.record_revocation(revocation)).await
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        self.bounded(self.inner.revocations_since(since)).await
     }
 
     async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
@@ -126,6 +138,17 @@ impl<S: TokenStore> KeyStore for TimeLimited<S> {
             Some(keys) => self.bounded(keys.keys_sealed_by(root)).await,
             None => Ok(Vec::new()),
         }
+    }
+}
+
+#[async_trait]
+impl<S: TokenStore> ChallengeStore for TimeLimited<S> {
+    async fn put_challenge(&self, challenge: &Challenge, now: UnixTime) -> StoreResult<()> {
+        self.bounded(self.inner.put_challenge(challenge, now)).await
+    }
+
+    async fn take_challenge(&self, nonce: &str, now: UnixTime) -> StoreResult<Option<Challenge>> {
+        self.bounded(self.inner.take_challenge(nonce, now)).await
     }
 }
 
@@ -172,16 +195,35 @@ mod tests {
         async fn revoke_user_families(&self, _: &str, _: RevokeReason) -> StoreResult<u64> {
             std::future::pending().await
         }
+        async fn end_user_sessions(&self, _: &str, _: UnixTime, _: RevokeReason) -> StoreResult<u64> {
+            std::future::pending().await
+        }
         async fn live_families(&self, _: &str, _: UnixTime) -> StoreResult<Vec<Family>> {
             std::future::pending().await
         }
         async fn record_event(&self, _: &AuditEvent) -> StoreResult<()> {
             std::future::pending().await
         }
+        async fn record_revocation(&self, _: &Revocation) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn revocations_since(&self, _: UnixTime) -> StoreResult<Vec<Revocation>> {
+            std::future::pending().await
+        }
         async fn recent_events(&self, _: &str, _: usize) -> StoreResult<Vec<AuditEvent>> {
             std::future::pending().await
         }
         async fn purge_expired(&self, _: UnixTime, _: UnixTime) -> StoreResult<u64> {
+            std::future::pending().await
+        }
+    }
+
+    #[async_trait]
+    impl ChallengeStore for Frozen {
+        async fn put_challenge(&self, _: &Challenge, _: UnixTime) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn take_challenge(&self, _: &str, _: UnixTime) -> StoreResult<Option<Challenge>> {
             std::future::pending().await
         }
     }

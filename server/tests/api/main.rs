@@ -2,6 +2,7 @@
 //! a real HTTP client. One binary with modules links once.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod abuse;
 mod cli;
 mod edge;
 mod errors;
@@ -9,6 +10,10 @@ mod flows;
 mod helpers;
 mod interop;
 mod keys;
+mod oauth;
 mod refresh;
+mod revocation;
+mod storm;
 #[path = "../common/traffic.rs"]
 mod traffic;
+mod wallet;
