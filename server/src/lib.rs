@@ -32,11 +32,12 @@ pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod time;
 pub mod tokens;
 
 pub use config::Settings;
 pub use edge::SilentRefreshLayer;
-pub use http::{app, router, AuthenticatedUser, Authenticator};
+pub use http::{app, router, AuthRejection, AuthenticatedUser, Authenticator};
 pub use service::{AuthError, AuthService, ClientInfo, DeadReason};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

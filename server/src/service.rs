@@ -1,7 +1,6 @@
 //! The storage-agnostic core: login, rotation with reuse detection, logout, sessions, audit.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -16,10 +15,7 @@ use crate::store::{
 };
 use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
 
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> UnixTime {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64)
-}
+pub use crate::time::unix_now;
 
 /// Where a request came from, for audit events and throttling.
 #[derive(Clone, Debug, Default)]

@@ -34,7 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::service::AuthService;
 use error::ApiError;
-pub use extract::{AuthenticatedUser, Authenticator};
+pub use extract::{AuthRejection, AuthenticatedUser, Authenticator};
 
 /// Largest request body accepted (credentials and tokens are a few hundred bytes). Enforced by the
 /// body extractors, so the 413 carries the JSON error body like every other error.

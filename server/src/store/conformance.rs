@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use super::{AuditEvent, AuditKind, NewFamily, RevokeReason, StoreError, TokenStore, User};
 use crate::config::Settings;
-use crate::service::{unix_now, AuthError, AuthService, ClientInfo, DeadReason};
+use crate::service::{AuthError, AuthService, ClientInfo, DeadReason};
+use crate::time::unix_now;
 use crate::tokens::{random_id, Keys};
 
 /// Expands every conformance case into a `#[tokio::test]` in module `$module`, each on a fresh store

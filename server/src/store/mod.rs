@@ -37,8 +37,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use time_limit::TimeLimited;
 
-/// Seconds since the Unix epoch.
-pub type UnixTime = i64;
+pub use crate::time::UnixTime;
 
 /// Audit events kept per user (and for failed logins of unknown names, together) besides the age
 /// limit: the purge drops the oldest beyond it (Redis trims its streams on every append).
