@@ -23,7 +23,6 @@
 //! ```
 
 pub mod config;
-pub mod edge;
 mod hashing;
 pub mod http;
 pub mod password;
@@ -36,7 +35,9 @@ pub mod time;
 pub mod tokens;
 
 pub use config::Settings;
-pub use edge::SilentRefreshLayer;
+/// The edge layer, also at its historical path `reauth_server::edge`.
+pub use http::edge;
+pub use http::edge::SilentRefreshLayer;
 pub use http::{app, router, AuthRejection, AuthenticatedUser, Authenticator};
 pub use service::{AuthError, AuthService, ClientInfo, DeadReason};
 #[cfg(feature = "sqlite")]
