@@ -23,6 +23,8 @@
 //! ```
 
 pub mod config;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod hashing;
 pub mod http;
 pub mod password;
