@@ -298,7 +298,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// conditional `UPDATE … RETURNING`, a Lua script), never a read followed by a write.
 ///
 /// A complete backend, the in-memory one, is [`MemoryStore`]; the conformance suite in
-/// `store::conformance` (feature `conformance`) checks a new backend against the same cases.
+/// `reauth_server::conformance` (feature `conformance`, expanded by `conformance_tests!`) checks a
+/// new backend against the same cases.
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// A short name for logs and benchmarks (`memory`, `sqlite`, …).
