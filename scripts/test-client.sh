@@ -56,6 +56,7 @@ cargo build -p reauth-server --quiet
 SERVER_BIN=$CARGO_TARGET_DIR/debug/reauth-server
 
 # The test runner serves its page from this address; the server's CORS allowlist must name it.
+# Every test registers its own user from this one address: registration throttling is raised.
 PAGE_ADDRESS=127.0.0.1:$(free_port)
 REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// \
   JWT_ACCESS_EXPIRES_IN=3s JWT_REFRESH_EXPIRES_IN=1h REAUTH_REUSE_INTERVAL=10s \

@@ -23,7 +23,8 @@
 //! ```
 
 pub mod config;
-pub mod edge;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod hashing;
 pub mod http;
 pub mod password;
@@ -33,11 +34,14 @@ pub mod server;
 pub mod service;
 pub mod stellar;
 pub mod store;
+pub mod time;
 pub mod tokens;
 
 pub use config::Settings;
-pub use edge::SilentRefreshLayer;
-pub use http::{app, router, AuthenticatedUser, Authenticator};
+/// The edge layer, also at its historical path `reauth_server::edge`.
+pub use http::edge;
+pub use http::edge::SilentRefreshLayer;
+pub use http::{app, router, AuthRejection, AuthenticatedUser, Authenticator};
 pub use service::{AuthError, AuthService, ClientInfo, DeadReason};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

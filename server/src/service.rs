@@ -2,7 +2,6 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -24,10 +23,7 @@ use crate::tokens::{
 mod wallet;
 pub use wallet::WalletChallenge;
 
-/// Seconds since the Unix epoch, now.
-pub fn unix_now() -> UnixTime {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64)
-}
+pub use crate::time::unix_now;
 
 /// Where a request came from, for audit events and throttling.
 #[derive(Clone, Debug, Default)]

@@ -11,7 +11,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use super::error::ApiError;
-use super::extract::AuthenticatedUser;
+use super::extract::{AuthRejection, AuthenticatedUser};
 use crate::edge::SilentRefreshLayer;
 use crate::service::{unix_now, AuthService};
 
@@ -30,7 +30,7 @@ pub(super) fn router(service: AuthService) -> Router {
         .with_state(service)
 }
 
-async fn account(State(service): State<AuthService>, user: Result<AuthenticatedUser, ApiError>) -> Response {
+async fn account(State(service): State<AuthService>, user: Result<AuthenticatedUser, AuthRejection>) -> Response {
     // Signed out (or never signed in): a page sends people to sign in rather than showing a 401.
     let Ok(AuthenticatedUser { claims }) = user else {
         return Redirect::to(LOGIN_PATH).into_response();

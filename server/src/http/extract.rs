@@ -4,6 +4,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use super::cookies::Cookies;
@@ -42,23 +43,59 @@ impl Authenticator {
         self
     }
 
-    fn verify(&self, token: &str) -> Result<AuthenticatedUser, ApiError> {
+    fn verify(&self, token: &str) -> Result<AuthenticatedUser, AuthRejection> {
         let claims = self.verifier.verify(token, unix_now()).map_err(|error| {
             tracing::debug!(%error, "access token refused");
-            ApiError::InvalidBearer(match error {
-                AccessTokenError::Expired => "expired",
-                _ => "invalid",
-            })
+            match error {
+                AccessTokenError::Expired => AuthRejection::Expired,
+                _ => AuthRejection::Invalid,
+            }
         })?;
         self.admit(claims)
     }
 
-    fn admit(&self, claims: AccessClaims) -> Result<AuthenticatedUser, ApiError> {
+    fn admit(&self, claims: AccessClaims) -> Result<AuthenticatedUser, AuthRejection> {
         if self.revocations.as_ref().is_some_and(|revocations| revocations.is_revoked(&claims)) {
             tracing::debug!(session_id = %claims.sid, "access token of a revoked session refused");
-            return Err(ApiError::InvalidBearer("revoked"));
+            return Err(AuthRejection::Revoked);
         }
         Ok(AuthenticatedUser { claims })
+    }
+}
+
+/// Why [`AuthenticatedUser`] refused a request. Answers 401 with `WWW-Authenticate: Bearer` and the
+/// JSON error body (RFC 6750): `unauthorized`/`missing`, or `invalid_token` with the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthRejection {
+    /// No access token: no `Authorization: Bearer`, no edge identity, no access cookie.
+    #[error("an access token is required")]
+    Missing,
+    /// The token's `exp` has passed.
+    #[error("the access token has expired")]
+    Expired,
+    /// Not a token of ours: malformed, forged, another key, wrong issuer or audience.
+    #[error("the access token is invalid")]
+    Invalid,
+    /// Its session or user was revoked (logout, revoked device, reuse, logout-all, disabled or
+    /// deleted user).
+    #[error("the access token's session was revoked")]
+    Revoked,
+}
+
+impl From<AuthRejection> for ApiError {
+    fn from(rejection: AuthRejection) -> Self {
+        match rejection {
+            AuthRejection::Missing => Self::MissingBearer,
+            AuthRejection::Expired => Self::InvalidBearer("expired"),
+            AuthRejection::Invalid => Self::InvalidBearer("invalid"),
+            AuthRejection::Revoked => Self::InvalidBearer("revoked"),
+        }
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 
@@ -98,7 +135,7 @@ where
     S: Send + Sync,
     Authenticator: FromRef<S>,
 {
-    type Rejection = ApiError;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let authenticator = Authenticator::from_ref(state);
@@ -110,7 +147,7 @@ where
         }
         match authenticator.cookies.access_token(&parts.headers) {
             Some(token) => authenticator.verify(token),
-            None => Err(ApiError::MissingBearer),
+            None => Err(AuthRejection::Missing),
         }
     }
 }

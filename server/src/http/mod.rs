@@ -5,6 +5,8 @@
 //! - `api`: `/api/me`, the example route protected by [`AuthenticatedUser`];
 //! - `account`: `/account`, a server-rendered demo page behind the silent-refresh layer (only with
 //!   the access cookie on);
+//! - `edge`: [`edge::SilentRefreshLayer`], silent refresh on the server for pages of any router
+//!   (its remote-refresh client in `edge/remote.rs`);
 //! - this module: `/.well-known/jwks.json`, `/healthz`, and the layers every route shares (CORS,
 //!   the Origin check that defends cookie-authenticated endpoints against CSRF, body limit, panics
 //!   turned into JSON 500s, request tracing).
@@ -13,6 +15,7 @@ mod account;
 mod api;
 mod auth;
 pub mod cookies;
+pub mod edge;
 /// The error type every route answers with.
 pub mod error;
 /// Extractors: the authenticated caller, client details, JSON and form bodies.
@@ -36,7 +39,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::service::AuthService;
 use error::ApiError;
-pub use extract::{AuthenticatedUser, Authenticator};
+pub use extract::{AuthRejection, AuthenticatedUser, Authenticator};
 
 /// Largest request body accepted (credentials and tokens are a few hundred bytes). Enforced by the
 /// body extractors, so the 413 carries the JSON error body like every other error.

@@ -41,8 +41,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use time_limit::TimeLimited;
 
-/// Seconds since the Unix epoch.
-pub type UnixTime = i64;
+pub use crate::time::UnixTime;
 
 /// Audit events kept per user (and for failed logins of unknown names, together) besides the age
 /// limit: the purge drops the oldest beyond it (Redis trims its streams on every append).
@@ -305,7 +304,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Wallet sign-in challenges live in the same backend, through the [`ChallengeStore`] supertrait.
 ///
 /// A complete backend, the in-memory one, is [`MemoryStore`]; the conformance suite in
-/// `store::conformance` (feature `conformance`) checks a new backend against the same cases.
+/// `reauth_server::conformance` (feature `conformance`, expanded by `conformance_tests!`) checks a
+/// new backend against the same cases.
 #[async_trait]
 pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     /// A short name for logs and benchmarks (`memory`, `sqlite`, …).

@@ -255,6 +255,8 @@ async fn logout_clears_the_cookies_whatever_the_store_says_and_tells_whether_it_
 async fn sessions_per_user_are_capped_and_the_oldest_is_revoked_and_audited() {
     let server = TestServer::start_with(&["--max-sessions-per-user", "2"]).await;
     let oldest = server.signed_in("alice").await;
+    // Sessions are ordered by last use in whole seconds: make the first one clearly the oldest.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let _second = server.login("alice").await;
     let newest = server.login("alice").await;
     assert_eq!(

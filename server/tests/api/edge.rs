@@ -16,10 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reauth_server::config::{CookieSettings, Settings};
 use reauth_server::edge::{SilentRefreshLayer, TransientPolicy, OUTCOMES_METRIC};
-use reauth_server::http::error::ApiError;
 
 use axum::extract::FromRef;
-use reauth_server::{AccessTokenVerifier, AuthService, AuthenticatedUser, Authenticator, Keys};
+use reauth_server::{AccessTokenVerifier, AuthRejection, AuthService, AuthenticatedUser, Authenticator, Keys};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
@@ -29,7 +28,7 @@ const ACCESS_COOKIE: &[&str] = &["--access-cookie", "true"];
 const REAUTH_COOKIES: [&str; 3] = ["reauth_refresh", "reauth_session", "reauth_access"];
 
 /// A route that reports who the extractor saw, or `anonymous`.
-async fn whoami(user: Result<AuthenticatedUser, ApiError>) -> Json<Value> {
+async fn whoami(user: Result<AuthenticatedUser, AuthRejection>) -> Json<Value> {
     Json(match user {
         Ok(AuthenticatedUser { claims }) => json!({ "sub": claims.sub, "sid": claims.sid, "jti": claims.jti }),
         Err(_) => json!({ "anonymous": true }),
