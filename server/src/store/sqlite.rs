@@ -161,3 +161,46 @@ mod challenge_tests {
         assert_eq!(nonces, ["new"]);
     }
 }
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+    use crate::store::{Challenge, ChallengeStore, KeyStore, RevokeReason, TokenStore};
+
+    /// Migrations released before the key set (1) and with it (2); later ones are appended.
+    const RELEASED: usize = 2;
+
+    #[tokio::test]
+    async fn a_database_of_the_last_release_gets_only_the_new_migrations() {
+        // Released migrations keep their index: the last release ended with the key set's table.
+        assert_eq!(MIGRATIONS[RELEASED - 1], crate::store::sql::KEYS_TABLE);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("reauth.db");
+        {
+            let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.expect("create");
+            for migration in &MIGRATIONS[..RELEASED] {
+                sqlx::raw_sql(migration).execute(&pool).await.expect("old schema");
+            }
+            sqlx::raw_sql(&format!(
+                "PRAGMA user_version = {RELEASED};
+                 INSERT INTO users (id, username, password_hash, active, created_at) VALUES ('u1', 'alice', 'h', 1, 1);
+                 INSERT INTO reauth_keys (root, id, kind, created_at, active_at, sealed) VALUES ('r', 'k', 'signing', 1, 1, 'AA==');"
+            ))
+            .execute(&pool)
+            .await
+            .expect("old rows");
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&path).await.expect("upgrade");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&store.pool).await.expect("version");
+        assert_eq!(version as usize, MIGRATIONS.len());
+        assert!(store.user_by_name("alice").await.expect("user").is_some(), "users survive");
+        assert_eq!(store.keys_sealed_by("r").await.expect("keys").len(), 1, "the key set survives");
+        // The tables and columns of the later migrations exist.
+        store.end_user_sessions("u1", 5, RevokeReason::Revoked).await.expect("sessions_valid_after");
+        assert!(store.revocations_since(0).await.expect("revocations").is_empty());
+        let challenge = Challenge { nonce: "n".into(), account: "G".into(), message: String::new(), expires_at: 10 };
+        store.put_challenge(&challenge, 0).await.expect("wallet_challenges");
+    }
+}
