@@ -301,3 +301,19 @@ async fn the_cli_adds_and_disables_wallet_users_by_account_id() {
     assert!(enabled.status.success());
     assert_eq!(sign_in(&server, &wallet).await.status(), StatusCode::OK);
 }
+
+/// Across features: once a new refresh secret is in force, a wallet sign-in gets an `rt2.` token as a
+/// password login does, and `POST /auth/revoke` recognises that token and ends its session.
+#[tokio::test]
+async fn after_a_refresh_secret_rotation_a_wallet_session_gets_rt2_tokens_that_revoke_ends() {
+    let server = wallet_server(&[]).await;
+    server.service().rotate_key(reauth_server::store::KeyKind::Refresh, 0).await.unwrap();
+    let response = sign_in(&server, &Wallet::new()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = Session::from_response(response).await;
+    assert!(session.refresh_token.starts_with("rt2."), "{}", session.refresh_token);
+    let revoke = server.http.post(server.url("/auth/revoke")).form(&[("token", session.refresh_token.as_str())]);
+    assert_eq!(revoke.send().await.unwrap().status(), StatusCode::OK);
+    let refused = server.refresh(&session.refresh_token).await;
+    assert_eq!(error_reason(refused, StatusCode::UNAUTHORIZED, "invalid_grant").await, "revoked");
+}
