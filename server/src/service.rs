@@ -274,6 +274,9 @@ struct Inner {
     dummy_hash: OnceLock<String>,
     /// When an unknown kid last made this instance reread the key set.
     last_reread: AtomicI64,
+    /// Held from reading the key set to installing it, so that a reread which read the store before
+    /// a rotation cannot install its older set after the rotation's own reread.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl AuthService {
@@ -305,6 +308,7 @@ impl AuthService {
                 listening_origin: OnceLock::new(),
                 dummy_hash: OnceLock::new(),
                 last_reread: AtomicI64::new(UnixTime::MIN),
+                reloading: tokio::sync::Mutex::new(()),
             }
         });
         Self { inner }
@@ -335,6 +339,7 @@ impl AuthService {
     /// keys in force stay as they were.
     pub async fn reload_keys(&self) -> Result<(), KeySetError> {
         let Some(key_store) = self.inner.store.key_store() else { return Ok(()) };
+        let _one_at_a_time = self.inner.reloading.lock().await;
         let stored = key_store.keys_sealed_by(self.inner.root.kid()).await?;
         let set = KeySet::open(&self.inner.root, &stored)?;
         let now = unix_now();
