@@ -259,7 +259,7 @@ impl Inner {
     pub(crate) async fn fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
         let request = self.build_request(&input, &init)?;
         let url = get_string(&request, "url").unwrap_or_default();
-        if !self.is_own_origin(&url) {
+        if !self.options.sends_token_to(&url) {
             return JsFuture::from(self.transport.fetch(&request)).await;
         }
         let (token, generation) = match self.valid_token().await {
@@ -637,8 +637,9 @@ impl Inner {
         new_request(&url, &init)
     }
 
-    fn is_own_origin(&self, url: &str) -> bool {
-        url.strip_prefix(&self.options.base_origin).is_some_and(|rest| rest.starts_with('/'))
+    /// Whether requests to `url` get the token (`AuthClient.sendsTokenTo`).
+    pub(crate) fn sends_token_to(&self, url: &JsValue) -> bool {
+        self.options.sends_token_to_url(url)
     }
 
     async fn send_with_token(&self, request: &Request, token: &str) -> Result<Response, JsValue> {

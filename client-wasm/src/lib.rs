@@ -52,6 +52,11 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** The fetch implementation for all requests (default: the global fetch, looked up at each call). */
   fetch?: typeof fetch;
+  /**
+   * Origins besides baseUrl's whose requests get the access token, e.g. ["https://api.example.com"]:
+   * exact origins (scheme, host, port), no paths. Default: none.
+   */
+  apiOrigins?: string[];
 }
 
 /** The signed-in user, as the server describes it. */
@@ -75,19 +80,14 @@ export type ReauthErrorCode =
   | "unauthenticated"
   | "forbidden"
   | "http_error"
-  | "invalid_response";
+  | "invalid_response"
+  /** A call on a client after its `free()` (or under way when `free()` came). */
+  | "disposed"
+  /** `init()`: WebAssembly is missing (iOS Lockdown Mode), blocked by the CSP, or the `.wasm` did not load. */
+  | "wasm_unavailable";
 
-/** What the client rejects with: an `Error` with a stable `code`. */
-export interface ReauthError extends Error {
-  name: "ReauthError";
-  code: ReauthErrorCode;
-  /** HTTP status, when the server answered. */
-  status?: number;
-  /** Seconds to wait, from the server's Retry-After (when exposed to the page). */
-  retryAfter?: number;
-  /** The server's reason for a dead session. */
-  reason?: string;
-}
+/** The server's `reason` on a `ReauthError`: why a session is dead, or why a token was refused. */
+export type ReauthErrorReason = "missing" | "invalid" | "expired" | "revoked" | "reused" | "inactive";
 
 /** What `onChange` listeners receive. */
 export type AuthEvent =
@@ -223,6 +223,12 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, getter = refreshAt, unchecked_return_type = "number | null")]
     pub fn refresh_at(&self) -> JsValue {
         self.inner.refresh_at().map_or(JsValue::NULL, JsValue::from)
+    }
+
+    /// Whether requests to `url` (relative: to `baseUrl`) get the token: `baseUrl`'s origin or `apiOrigins`.
+    #[wasm_bindgen(skip_jsdoc, js_name = sendsTokenTo)]
+    pub fn sends_token_to(&self, #[wasm_bindgen(unchecked_param_type = "string | URL")] url: &JsValue) -> bool {
+        self.inner.sends_token_to(url)
     }
 
     /// Treats the current access token as expired, keeping the session: the next call that needs a
