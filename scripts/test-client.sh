@@ -2,9 +2,12 @@
 # Tests the Wasm client end to end and checks its npm package:
 #   1. starts a real reauth-server on loopback (3 s access tokens) and a fault proxy in front of it;
 #   2. runs the browser tests: `wasm-pack test --headless --chrome client-wasm` in Debian's Chromium;
-#   3. builds the npm package for the `web` and `bundler` targets, `npm pack`s both, builds the
-#      Vite SPA in tests/spa against each tarball, and runs each built SPA in Chromium, served by
-#      reauth-server itself, where it goes through the README's example and must report "ok".
+#   3. builds the npm package for the `web` and `bundler` targets (scripts/package-client.sh),
+#      `npm pack`s both and lints each tarball (publint; @arethetypeswrong/cli, ESM-only profile);
+#   4. builds the Vite test pages in tests/spa against each tarball and runs them in Chromium, served
+#      by reauth-server itself: the README's example, the error contract, the axios/ky adapters
+#      (through the fault proxy, which can refuse a token), the React binding, a page under a strict
+#      CSP, and pages where WebAssembly is blocked or missing. Each must report "ok".
 # Exits non-zero on any failure. Usage: bash scripts/test-client.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,12 +79,15 @@ REAUTH_TEST_PROXY=$PROXY_URL \
 
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 
-log "npm package: web and bundler targets, packed, imported by a Vite SPA"
+log "npm package: web and bundler targets, packed, linted, imported by Vite test pages"
 for target in web bundler; do
   pkg=$SCRATCH/pkg-$target
-  wasm-pack build client-wasm --target "$target" --profile wasm-release --out-dir "$pkg"
+  bash scripts/package-client.sh "$target" "$pkg"
   mkdir -p "$SCRATCH/packs/$target"
   tarball=$(cd "$pkg" && npm pack --silent --pack-destination "$SCRATCH/packs/$target")
+  publint run "$SCRATCH/packs/$target/$tarball" --strict
+  # ESM only (the Wasm glue is an ES module): CommonJS `require` and node10 resolution do not apply.
+  attw "$SCRATCH/packs/$target/$tarball" --profile esm-only
   spa=$SCRATCH/spa-$target
   cp -r tests/spa "$spa"
   cp "$SCRATCH/packs/$target/$tarball" "$spa/reauth-client.tgz"
@@ -90,10 +96,19 @@ for target in web bundler; do
   ls "$spa"/dist/assets/*.wasm >/dev/null
   log "$target: $tarball installed, vite build ok ($(du -sh "$spa/dist" | cut -f1))"
 
+  # The pages are served through the fault proxy (same origin as far as the browser can tell), so
+  # the adapter checks can make it refuse a token; the server must accept the proxy's origin.
+  site_proxy=http://127.0.0.1:$(free_port)
   REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// REAUTH_COOKIE_SECURE=false RUST_LOG=warn \
-    REAUTH_WWW_DIR="$spa/dist" start_and_wait_for_url "site-$target" "$SERVER_BIN" serve
-  page=index.html; [ "$target" = bundler ] && page=bundler.html
-  node tests/spa/check-in-browser.mjs "$STARTED_URL/$page"
-  kill "${pids[-1]}" 2>/dev/null || true
+    REAUTH_ALLOWED_ORIGINS=$site_proxy REAUTH_WWW_DIR="$spa/dist" \
+    start_and_wait_for_url "site-$target" "$SERVER_BIN" serve
+  start_and_wait_for_url "site-proxy-$target" node scripts/client-fault-proxy.mjs "$STARTED_URL" "${site_proxy##*:}"
+  if [ "$target" = web ]; then
+    node tests/spa/check-in-browser.mjs "$site_proxy"/{index,csp,csp-without-wasm,no-wasm,adapters}.html
+    node tests/spa/check-react.mjs "$site_proxy/react.html"
+  else
+    node tests/spa/check-in-browser.mjs "$site_proxy/bundler.html"
+  fi
+  kill "${pids[-1]}" "${pids[-2]}" 2>/dev/null || true
 done
 log "all client checks passed"

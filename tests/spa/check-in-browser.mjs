@@ -1,24 +1,22 @@
-// Opens the built SPA in Debian's Chromium (playwright-core, no downloaded browser) and waits for
-// src/exercise.js to report. Usage: node tests/spa/check-in-browser.mjs URL
-// Exits 0 only when the page shows "ok".
-import { chromium } from "playwright-core";
+// Opens each built test page in Chromium and waits for its script to report in #status.
+// Usage: node tests/spa/check-in-browser.mjs URL...   Exits 0 only when every page shows "ok".
+import { launch, newPage } from "./browser.mjs";
 
-const url = process.argv[2];
-const args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run", "--disable-default-apps",
-  "--disable-extensions"];
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args });
+const browser = await launch();
 try {
-  const page = await browser.newPage();
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(error.message));
-  page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-  await page.goto(url);
-  const status = page.locator("#status");
-  await status.filter({ hasNotText: "loading" }).waitFor({ timeout: 30_000 });
-  const text = await status.textContent();
-  console.log(`${url}: ${text}${problems.length ? `\n  console: ${problems.join("\n  console: ")}` : ""}`);
-  process.exitCode = text === "ok" ? 0 : 1;
+  let failed = 0;
+  for (const url of process.argv.slice(2)) {
+    const page = await newPage(browser);
+    await page.goto(url);
+    const status = page.locator("#status");
+    await status.filter({ hasNotText: "loading" }).waitFor({ timeout: 30_000 });
+    const text = await status.textContent();
+    const console_ = page.problems.length ? `\n  console: ${page.problems.join("\n  console: ")}` : "";
+    console.log(`${url}: ${text}${console_}`);
+    if (text !== "ok") failed += 1;
+    await page.close();
+  }
+  process.exitCode = failed === 0 ? 0 : 1;
 } finally {
   await browser.close();
 }
