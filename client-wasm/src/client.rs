@@ -26,7 +26,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{EventTarget, Headers, ReadableStream, Request, Response};
 
 use crate::error::{AuthError, ErrorCode};
-use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners};
+use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners, Snapshot, Status};
 use crate::http::{bearer_value, Transport};
 use crate::js::{
     get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, JsUrl, Timeout,
@@ -49,6 +49,7 @@ pub(crate) struct Inner {
     locks: Option<LockManager>,
     state: RefCell<State>,
     listeners: RefCell<Listeners>,
+    snapshot: RefCell<Snapshot>,
     channel: RefCell<Option<TabChannel>>,
     page_hooks: RefCell<Vec<PageHook>>,
 }
@@ -71,6 +72,9 @@ struct State {
     /// tab's renewal that crossed the sign-out in flight must not revive the session; only a new
     /// login, here or in another tab, does.
     signed_out: bool,
+    /// Whether the session state is known: a session is held, or a sign-out or a restore that
+    /// found no session settled it. Until then the snapshot says `loading`.
+    known: bool,
     closed: bool,
 }
 
@@ -111,6 +115,7 @@ impl Inner {
             locks,
             state: RefCell::default(),
             listeners: RefCell::default(),
+            snapshot: RefCell::new(Snapshot::new(Status::Loading)),
             channel: RefCell::default(),
             page_hooks: RefCell::default(),
         });
@@ -133,6 +138,15 @@ impl Inner {
         self.state.read().session.as_ref().map(|session| session.user.clone())
     }
 
+    /// `auth.user`: the snapshot's frozen user object, the same one until the next event.
+    pub(crate) fn user_js(&self) -> JsValue {
+        self.snapshot.read().user()
+    }
+
+    pub(crate) fn snapshot(&self) -> JsValue {
+        self.snapshot.read().value()
+    }
+
     pub(crate) fn expires_at(&self) -> Option<f64> {
         self.state.read().session.as_ref().map(|session| session.expiry.expires_at_wall_ms())
     }
@@ -149,8 +163,9 @@ impl Inner {
         }
     }
 
-    pub(crate) fn subscribe(&self, listener: Function) -> u32 {
-        self.listeners.write().add(listener)
+    /// `wants_events`: an `onChange` listener; otherwise a `subscribe` one (snapshot changes).
+    pub(crate) fn subscribe(&self, listener: Function, wants_events: bool) -> u32 {
+        self.listeners.write().add(listener, wants_events)
     }
 
     pub(crate) fn unsubscribe(&self, id: u32) {
@@ -195,7 +210,7 @@ impl Inner {
         self.begin_new_epoch();
         let user = tokens.user.clone();
         self.accept_tokens(&tokens, EventKind::SignedIn);
-        self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: true });
+        self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: true, age_ms: 0.0 });
         Ok(user)
     }
 
@@ -254,6 +269,26 @@ impl Inner {
         }
     }
 
+    /// A token other than `rejected` (which a server answered 401 to): the newer one this client
+    /// holds, else the outcome of the one shared refresh. `None` when there is no session, or the
+    /// refresh brought no other token; transient refresh failures are errors, as for `accessToken()`.
+    pub(crate) async fn token_after_rejection(self: &Rc<Self>, rejected: &str) -> Result<Option<String>, AuthError> {
+        if self.current_token().is_none_or(|(token, _)| token != rejected) {
+            // A newer token (renewed first if due), or none held: whatever `accessToken()` finds.
+            return match self.valid_token().await {
+                Ok((token, _)) => Ok(Some(token).filter(|token| token != rejected)),
+                Err(error) if error.code == ErrorCode::Unauthenticated => Ok(None),
+                Err(error) => Err(error),
+            };
+        }
+        let outcome = self.refresh().await;
+        match (self.current_token(), outcome) {
+            (Some((token, _)), _) if token != rejected => Ok(Some(token)),
+            (_, Err(error)) if error.code != ErrorCode::Unauthenticated => Err(error),
+            _ => Ok(None),
+        }
+    }
+
     /// `window.fetch` with the access token attached for `baseUrl`'s origin, and one retry after
     /// a 401. Errors from building the request pass through unchanged, as fetch's own would.
     pub(crate) async fn fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
@@ -262,7 +297,7 @@ impl Inner {
         if !self.options.sends_token_to(&url) {
             return JsFuture::from(self.transport.fetch(&request)).await;
         }
-        let (token, generation) = match self.valid_token().await {
+        let (token, _) = match self.valid_token().await {
             Ok(found) => found,
             // Signed out: the request goes out as the application wrote it, without a token.
             Err(error) if error.code == ErrorCode::Unauthenticated => {
@@ -281,20 +316,12 @@ impl Inner {
         if get_property(&first, "status").as_f64() != Some(401.0) {
             return Ok(first.into());
         }
-        let retry_token = match self.current_token() {
-            // A newer token arrived while this request was out: the 401 was for the old one.
-            // Retry with the new one; another rotation would be wasted.
-            Some((newer, current)) if current != generation => newer,
-            _ => {
-                let _ = self.refresh().await;
-                match self.current_token() {
-                    Some((fresh, current)) if current != generation => fresh,
-                    // No new token to try: the caller gets the 401.
-                    _ => return Ok(first.into()),
-                }
-            }
-        };
-        Ok(self.send_with_token(&spare, &retry_token).await?.into())
+        // A newer token that arrived while this request was out (the 401 was for the old one: no
+        // rotation is wasted), or the shared refresh's. With none to try, the caller gets the 401.
+        match self.token_after_rejection(&token).await {
+            Ok(Some(retry_token)) => Ok(self.send_with_token(&spare, &retry_token).await?.into()),
+            _ => Ok(first.into()),
+        }
     }
 
     /// Stops everything: timers, page listeners, the tab channel, listeners, and the session.
@@ -404,7 +431,7 @@ impl Inner {
             Ok(tokens) => {
                 let kind = if self.user().is_some() { EventKind::Refreshed } else { EventKind::SignedIn };
                 self.accept_tokens(&tokens, kind);
-                self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: false });
+                self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: false, age_ms: 0.0 });
                 Ok(())
             }
             Err(error) if error.code == ErrorCode::SessionExpired => {
@@ -467,7 +494,7 @@ impl Inner {
             state.signed_out = false;
         }
         self.schedule_renewal();
-        self.emit(kind, None);
+        self.emit(Some(kind), None);
     }
 
     /// Drops the session, tells listeners (if there was one) and, if `tell_tabs`, the other tabs.
@@ -479,14 +506,14 @@ impl Inner {
             state.timer = None;
             state.failures = 0;
             state.signed_out = true;
+            state.known = true;
             state.session.take().is_some()
         };
-        if had_session {
-            if tell_tabs {
-                self.post_to_tabs(&TabMessage::SignedOut { reason: reason.to_owned() });
-            }
-            self.emit(EventKind::SignedOut, Some(reason));
+        if had_session && tell_tabs {
+            self.post_to_tabs(&TabMessage::SignedOut { reason: reason.to_owned() });
         }
+        // Without a session before, there is no event, but `loading` may become `signed_out`.
+        self.emit(had_session.then_some(EventKind::SignedOut), Some(reason));
     }
 
     /// A refresh failed but the session may live: keep the token, retry later with backoff.
@@ -504,7 +531,7 @@ impl Inner {
         if self.options.auto_refresh {
             self.arm_timer(delay);
         }
-        self.emit(EventKind::RefreshFailed, Some(error.code.as_str()));
+        self.emit(Some(EventKind::RefreshFailed), Some(error.code.as_str()));
     }
 
     fn on_tab_message(self: &Rc<Self>, message: TabMessage) {
@@ -513,7 +540,7 @@ impl Inner {
         }
         match message {
             TabMessage::Tokens { new_login: false, .. } if self.state.read().signed_out => {}
-            TabMessage::Tokens { response, new_login } => {
+            TabMessage::Tokens { response, new_login, .. } => {
                 let kind = if new_login || self.user().is_none() { EventKind::SignedIn } else { EventKind::Refreshed };
                 if new_login {
                     self.begin_new_epoch();
@@ -521,17 +548,32 @@ impl Inner {
                 self.accept_tokens(&response, kind);
             }
             TabMessage::SignedOut { reason } => self.end_session(&reason, false),
+            TabMessage::Ask => {}
         }
     }
 
-    fn emit(&self, kind: EventKind, reason: Option<&str>) {
-        let event = {
+    /// Brings the snapshot up to date, then calls the `onChange` listeners with the event (if
+    /// any) and the `subscribe` listeners if the snapshot changed.
+    fn emit(&self, kind: Option<EventKind>, reason: Option<&str>) {
+        let (status, user, expires_at) = {
             let state = self.state.read();
-            let session = state.session.as_ref().map(|session| (&session.user, session.expiry.expires_at_wall_ms()));
-            event_object(kind, reason, session)
+            let session = state.session.as_ref();
+            let status = match (session, state.known) {
+                (Some(_), _) => Status::SignedIn,
+                (None, true) => Status::SignedOut,
+                (None, false) => Status::Loading,
+            };
+            (status, session.map(|session| session.user.clone()), session.map(|s| s.expiry.expires_at_wall_ms()))
         };
-        let listeners = self.listeners.read().snapshot();
-        dispatch(listeners, &event);
+        let changed = self.snapshot.write().update(status, user.as_ref(), expires_at);
+        if let Some(kind) = kind {
+            let user = self.snapshot.read().user();
+            let event = event_object(kind, reason, expires_at.map(|at| (&user, at)));
+            dispatch(self.listeners.read().of_kind(true), Some(&event));
+        }
+        if changed {
+            dispatch(self.listeners.read().of_kind(false), None);
+        }
     }
 
     fn post_to_tabs(&self, message: &TabMessage) {

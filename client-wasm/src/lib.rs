@@ -89,6 +89,17 @@ export type ReauthErrorCode =
 /** The server's `reason` on a `ReauthError`: why a session is dead, or why a token was refused. */
 export type ReauthErrorReason = "missing" | "invalid" | "expired" | "revoked" | "reused" | "inactive";
 
+/** Where the session stands: `loading` until the start-up (see `restore()`) has settled it. */
+export type AuthStatus = "loading" | "signed_in" | "signed_out";
+
+/** What `getSnapshot()` returns: frozen, and the same object until the next change. */
+export interface AuthSnapshot {
+  readonly status: AuthStatus;
+  readonly user: Readonly<User> | null;
+  /** When the access token expires, in ms since the epoch; `null` without a session. */
+  readonly expiresAt: number | null;
+}
+
 /** What `onChange` listeners receive. */
 export type AuthEvent =
   | { type: "signed_in"; user: User; expiresAt: number }
@@ -130,14 +141,20 @@ impl AuthClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: AuthEvent) => void")] listener: Function,
     ) -> JsValue {
-        let id = self.inner.subscribe(listener);
-        let inner = Rc::downgrade(&self.inner);
-        Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = inner.upgrade() {
-                inner.unsubscribe(id);
-            }
-        })
-        .into_js_value()
+        self.add_listener(listener, true)
+    }
+
+    /// Calls `listener()` (no arguments) after each change of `getSnapshot()`; returns a function
+    /// that unsubscribes it. Fits `useSyncExternalStore(auth.subscribe, auth.getSnapshot)`.
+    #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "() => void")]
+    pub fn subscribe(&self, #[wasm_bindgen(unchecked_param_type = "() => void")] listener: Function) -> JsValue {
+        self.add_listener(listener, false)
+    }
+
+    /// The frozen `{status, user, expiresAt}`: the same object until the next change.
+    #[wasm_bindgen(skip_jsdoc, js_name = getSnapshot, unchecked_return_type = "AuthSnapshot")]
+    pub fn get_snapshot(&self) -> JsValue {
+        self.inner.snapshot()
     }
 
     /// Signs in silently from the refresh cookie (call it at page load). Resolves to the user,
@@ -181,6 +198,16 @@ impl AuthClient {
         promise(async move { Ok(inner.valid_token().await?.0.into()) })
     }
 
+    /// A token to retry with after the server answered 401 to `rejectedToken`: a newer one this
+    /// client holds, else the shared refresh's; `null` when there is none (signed out).
+    #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
+    pub fn access_token_after_401(&self, #[wasm_bindgen(js_name = rejectedToken)] rejected_token: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from))
+        })
+    }
+
     /// Signs out here and in every tab, and revokes the session on the server.
     #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
@@ -210,7 +237,7 @@ impl AuthClient {
     /// The signed-in user, or `null`.
     #[wasm_bindgen(skip_jsdoc, getter, unchecked_return_type = "User | null")]
     pub fn user(&self) -> JsValue {
-        self.inner.user().map_or(JsValue::NULL, |user| user.to_js())
+        self.inner.user_js()
     }
 
     /// When the access token expires (ms since the epoch, for display), or `null`.
@@ -237,6 +264,20 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, js_name = invalidateAccessToken)]
     pub fn invalidate_access_token(&self) {
         self.inner.invalidate_access_token();
+    }
+}
+
+impl AuthClient {
+    /// Registers an `onChange` (`wants_events`) or `subscribe` listener; returns its unsubscribe function.
+    fn add_listener(&self, listener: Function, wants_events: bool) -> JsValue {
+        let id = self.inner.subscribe(listener, wants_events);
+        let inner = Rc::downgrade(&self.inner);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = inner.upgrade() {
+                inner.unsubscribe(id);
+            }
+        })
+        .into_js_value()
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) struct User {
 }
 
 /// The body of a successful `POST /auth/login` or `POST /auth/refresh`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct TokenResponse {
     pub(crate) access_token: String,
     /// Seconds the access token stays valid, counted from when the server answered. The client

@@ -105,11 +105,15 @@ pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: 
 }
 
 /// What one tab tells the others.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum TabMessage {
-    /// This tab got tokens from the server; `new_login` marks a sign-in rather than a renewal.
-    Tokens { response: TokenResponse, new_login: bool },
+    /// This tab holds these tokens, received `age_ms` ago (0: just now from the server, else handed
+    /// over to a new tab); `new_login` marks a sign-in rather than a renewal.
+    Tokens { response: TokenResponse, new_login: bool, age_ms: f64 },
     /// This tab's session ended; `reason` as in the `signed_out` event.
     SignedOut { reason: String },
+    /// A new tab (or one back from the back/forward cache) asks for the live access token.
+    Ask,
 }
 
 /// The `reauth` field marks our messages; its value is the message format's version.
@@ -117,16 +121,18 @@ const FORMAT: &str = "reauth";
 const FORMAT_VERSION: f64 = 1.0;
 
 impl TabMessage {
-    /// `{reauth: 1, tokens, newLogin}` or `{reauth: 1, signedOut: reason}`.
+    /// `{reauth: 1, tokens, newLogin, age}`, `{reauth: 1, signedOut: reason}` or `{reauth: 1, ask: true}`.
     fn to_js(&self) -> JsValue {
         let object = Object::new();
         set_property(&object, FORMAT, &FORMAT_VERSION.into());
         match self {
-            Self::Tokens { response, new_login } => {
+            Self::Tokens { response, new_login, age_ms } => {
                 set_property(&object, "tokens", &response.to_js());
                 set_property(&object, "newLogin", &JsValue::from_bool(*new_login));
+                set_property(&object, "age", &(*age_ms).into());
             }
             Self::SignedOut { reason } => set_property(&object, "signedOut", &reason.as_str().into()),
+            Self::Ask => set_property(&object, "ask", &JsValue::TRUE),
         }
         object.into()
     }
@@ -138,14 +144,20 @@ impl TabMessage {
         if let Some(reason) = get_property(value, "signedOut").as_string() {
             return Some(Self::SignedOut { reason });
         }
+        if get_property(value, "ask").is_truthy() {
+            return Some(Self::Ask);
+        }
         Some(Self::Tokens {
             response: TokenResponse::from_js(&get_property(value, "tokens"))?,
             new_login: get_property(value, "newLogin").as_bool()?,
+            // Absent from a tab running an older client: then the token is taken as fresh.
+            age_ms: get_property(value, "age").as_f64().unwrap_or(0.0),
         })
     }
 }
 
 /// An open BroadcastChannel with its message handler; closing happens on drop.
+#[must_use = "dropping the channel closes it"]
 pub(crate) struct TabChannel {
     channel: BroadcastChannel,
     _on_message: Closure<dyn FnMut(JsValue)>,

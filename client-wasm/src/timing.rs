@@ -36,6 +36,23 @@ impl Expiry {
         Self { received, lifetime_ms, renew_after_ms: lifetime_ms - margin_ms }
     }
 
+    /// A token that arrived `age_ms` before `now` (handed over by another tab that got it then):
+    /// its renewal point and expiry are those the other tab computed.
+    pub(crate) fn received_ago(now: Instant, age_ms: f64, expires_in_seconds: f64, margin_seconds: f64) -> Self {
+        let received = Instant { monotonic: now.monotonic - age_ms, wall: now.wall - age_ms };
+        Self::new(received, expires_in_seconds, margin_seconds)
+    }
+
+    /// The whole lifetime the server gave the token, in seconds.
+    pub(crate) fn lifetime_seconds(&self) -> f64 {
+        self.lifetime_ms / 1_000.0
+    }
+
+    /// How long ago the token arrived, in ms.
+    pub(crate) fn age_ms(&self, now: Instant) -> f64 {
+        self.elapsed_ms(now)
+    }
+
     /// Time since the token arrived. The larger of the two clocks wins: after a sleep the wall
     /// clock is right and the monotonic one lags; after the wall clock is set back the monotonic
     /// one is right. A clock that runs ahead only makes a renewal early, never late.

@@ -366,6 +366,114 @@ async fn logout_all_revokes_the_session_and_signs_out() {
     assert!(settle(reloaded.restore()).await.expect("restore answers").is_null());
 }
 
+// ----- the snapshot and accessTokenAfter401 -----
+
+/// Counts the calls of a `subscribe` listener, checking each is made with no arguments.
+fn count_snapshot_changes(auth: &AuthClient) -> (Rc<RefCell<u32>>, Function) {
+    let calls: Rc<RefCell<u32>> = Rc::default();
+    let sink = calls.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |argument: JsValue| {
+        assert!(argument.is_undefined(), "subscribe listeners get no arguments");
+        *sink.borrow_mut() += 1;
+    });
+    let unsubscribe = auth.subscribe(listener.into_js_value().unchecked_into());
+    (calls, unsubscribe.unchecked_into())
+}
+
+fn same(a: &JsValue, b: &JsValue) -> bool {
+    Object::is(a, b)
+}
+
+#[wasm_bindgen_test]
+async fn the_snapshot_keeps_its_identity_until_the_session_changes() {
+    let (username, password) = register().await;
+    let auth = client(SERVER, &[solo(), manual()]);
+    let (changes, unsubscribe) = count_snapshot_changes(&auth);
+    let before = auth.get_snapshot();
+    assert!(Object::is_frozen(before.unchecked_ref::<Object>()));
+    assert!(same(&before, &auth.get_snapshot()), "the same object while nothing happens");
+    assert!(field(&before, "user").is_null());
+
+    settle(auth.login(username.clone().into(), password.into())).await.expect("login");
+    let signed_in = auth.get_snapshot();
+    assert_eq!(*changes.borrow(), 1);
+    assert!(!same(&signed_in, &before));
+    assert_eq!(text(&signed_in, "status"), "signed_in");
+    assert_eq!(text(&field(&signed_in, "user"), "username"), username);
+    assert!(same(&field(&signed_in, "user"), &auth.user()), "snapshot.user is auth.user");
+    assert!(same(&auth.user(), &auth.user()), "auth.user keeps its identity between events");
+    assert_eq!(field(&signed_in, "expiresAt"), auth.expires_at());
+
+    access_token(&auth).await.expect("token");
+    settle(auth.fetch("/api/me".into(), None)).await.expect("fetch");
+    assert!(same(&signed_in, &auth.get_snapshot()), "calls that change nothing keep the snapshot");
+    assert_eq!(*changes.borrow(), 1);
+
+    auth.invalidate_access_token();
+    access_token(&auth).await.expect("renewed");
+    let renewed = auth.get_snapshot();
+    assert_eq!(*changes.borrow(), 2, "a renewal changes expiresAt");
+    assert!(field(&renewed, "expiresAt").as_f64() > field(&signed_in, "expiresAt").as_f64());
+
+    settle(auth.logout()).await.expect("logout");
+    let signed_out = auth.get_snapshot();
+    assert_eq!(*changes.borrow(), 3);
+    assert_eq!(text(&signed_out, "status"), "signed_out");
+    assert!(field(&signed_out, "user").is_null() && field(&signed_out, "expiresAt").is_null());
+
+    unsubscribe.call0(&JsValue::UNDEFINED).expect("unsubscribe");
+    let (username, password) = register().await;
+    settle(auth.login(username.into(), password.into())).await.expect("login again");
+    assert_eq!(*changes.borrow(), 3, "no calls after unsubscribing");
+}
+
+#[wasm_bindgen_test]
+async fn access_token_after_401_hands_out_a_newer_token_without_a_refresh() {
+    let spy = spy_fetch();
+    let (auth, _) = signed_in(SERVER, &[solo(), manual(), ("fetch", spy.clone().into())]).await;
+    let rejected = access_token(&auth).await.expect("token");
+    auth.invalidate_access_token();
+    let newer = access_token(&auth).await.expect("renewed");
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1);
+
+    let after = settle(auth.access_token_after_401(rejected)).await.expect("a token");
+    assert_eq!(after.as_string(), Some(newer));
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1, "the newer token needed no refresh");
+}
+
+#[wasm_bindgen_test]
+async fn access_token_after_401_shares_one_refresh_among_every_caller() {
+    let spy = spy_fetch();
+    let (auth, _) = signed_in(SERVER, &[solo(), manual(), ("fetch", spy.clone().into())]).await;
+    let rejected = access_token(&auth).await.expect("token");
+    let calls = Array::new();
+    for _ in 0..5 {
+        calls.push(&auth.access_token_after_401(rejected.clone()));
+    }
+    let tokens: Array = settle(Promise::all(&calls)).await.expect("all resolve").unchecked_into();
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1, "one refresh for five callers");
+    let first = tokens.get(0).as_string().expect("a token");
+    assert_ne!(first, rejected);
+    assert!(tokens.iter().all(|token| token.as_string().as_ref() == Some(&first)));
+    assert_eq!(access_token(&auth).await.expect("token"), first);
+}
+
+#[wasm_bindgen_test]
+async fn access_token_after_401_is_null_when_signed_out_and_rejects_on_outages() {
+    let options = [solo(), manual(), ("requestTimeoutMs", 1_000.into())];
+    let (auth, _) = signed_in(PROXY, &options).await;
+    let rejected = access_token(&auth).await.expect("token");
+    proxy_mode("down").await;
+    let outage = settle(auth.access_token_after_401(rejected.clone())).await;
+    proxy_mode("up").await;
+    assert_eq!(error_code(&outage.expect_err("the refresh failed")), "network");
+    assert!(auth.is_authenticated(), "an outage keeps the session");
+
+    settle(auth.logout()).await.expect("logout");
+    let after = settle(auth.access_token_after_401(rejected)).await.expect("resolves");
+    assert!(after.is_null(), "no session, no token: {after:?}");
+}
+
 #[wasm_bindgen_test]
 async fn a_dead_refresh_cookie_signs_out_with_the_servers_reason() {
     let (auth, _) = signed_in(SERVER, &[solo(), manual(), ("refreshMarginSeconds", 1.into())]).await;
