@@ -9,5 +9,5 @@ source scripts/env.sh
 target=${1:?usage: package-client.sh web|bundler OUT_DIR}
 out=${2:?usage: package-client.sh web|bundler OUT_DIR}
 case "$out" in /*) ;; *) out=$PWD/$out ;; esac
-wasm-pack --quiet build client-wasm --target "$target" --profile wasm-release --out-dir "$out" >&2
+wasm-pack build client-wasm --target "$target" --profile wasm-release --out-dir "$out" >&2
 node scripts/package-client.mjs "$out" "$target"

@@ -12,7 +12,7 @@ source scripts/env.sh
 target=${1:-web}
 out=$PWD/.tmp/size-$target
 rm -rf "$out"
-bash scripts/package-client.sh "$target" "$out" 2>/dev/null
+bash scripts/package-client.sh "$target" "$out" >&2
 
 size_row() {
   local file=$1 raw gz

@@ -4,7 +4,8 @@
 #   2. runs the browser tests: `wasm-pack test --headless --chrome client-wasm` in Debian's Chromium;
 #   3. builds the npm package for the `web` and `bundler` targets (scripts/package-client.sh),
 #      `npm pack`s both and lints each tarball (publint; @arethetypeswrong/cli, ESM-only profile);
-#   4. builds the Vite test pages in tests/spa against each tarball and runs them in Chromium, served
+#   4. type-checks tests/spa/src/types.ts against each tarball (tsc), builds the Vite test pages in
+#      tests/spa against it and runs them in Chromium, served
 #      by reauth-server itself: the README's example, the error contract, the axios/ky adapters
 #      (through the fault proxy, which can refuse a token), the React binding, a page under a strict
 #      CSP, and pages where WebAssembly is blocked or missing. Each must report "ok".
@@ -92,6 +93,8 @@ for target in web bundler; do
   cp -r tests/spa "$spa"
   cp "$SCRATCH/packs/$target/$tarball" "$spa/reauth-client.tgz"
   (cd "$spa" && npm install --no-audit --no-fund --loglevel=error)
+  # The .d.ts files of the entry and the adapters against the real axios, ky and React types.
+  (cd "$spa" && ./node_modules/.bin/tsc -p tsconfig.json)
   (cd "$spa" && SPA_TARGET=$target "$ROOT/node_modules/.bin/vite" build --logLevel warn)
   ls "$spa"/dist/assets/*.wasm >/dev/null
   log "$target: $tarball installed, vite build ok ($(du -sh "$spa/dist" | cut -f1))"
@@ -104,7 +107,10 @@ for target in web bundler; do
     start_and_wait_for_url "site-$target" "$SERVER_BIN" serve
   start_and_wait_for_url "site-proxy-$target" node scripts/client-fault-proxy.mjs "$STARTED_URL" "${site_proxy##*:}"
   if [ "$target" = web ]; then
-    node tests/spa/check-in-browser.mjs "$site_proxy"/{index,csp,csp-without-wasm,no-wasm,adapters}.html
+    # Pages that import only "reauth-client" must not download any adapter's code.
+    node tests/spa/check-in-browser.mjs --never-downloads=reauthRetried --never-downloads=REAUTH_TOKEN_RENEWED \
+      --never-downloads=useSyncExternalStore "$site_proxy"/{index,csp,csp-without-wasm,no-wasm}.html
+    node tests/spa/check-in-browser.mjs "$site_proxy/adapters.html"
     node tests/spa/check-react.mjs "$site_proxy/react.html"
   else
     node tests/spa/check-in-browser.mjs "$site_proxy/bundler.html"

@@ -21,6 +21,7 @@ mod tabs;
 mod timing;
 
 use alloc::rc::Rc;
+use alloc::string::String;
 
 use crate::js::promise;
 use js_sys::{Function, Promise};
@@ -203,9 +204,9 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
     pub fn access_token_after_401(&self, #[wasm_bindgen(js_name = rejectedToken)] rejected_token: String) -> Promise {
         let inner = self.inner.clone();
-        promise(async move {
-            Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from))
-        })
+        promise(
+            async move { Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from)) },
+        )
     }
 
     /// Signs out here and in every tab, and revokes the session on the server.
