@@ -1,17 +1,16 @@
-//! The session engine behind `AuthClient`: token state, the shared refresh, scheduling, and the
-//! wiring to timers, page-lifecycle events and other tabs.
+//! The browser side of the session engine behind `AuthClient`: the public operations, the one
+//! refresh in flight with the tab lock, start-up, page hooks and fetch. The rules themselves
+//! (what a token, an answer, a tab message or a sign-out does to the state) live in
+//! [`crate::engine`], which returns what to do; [`Inner::apply`] does it.
 //!
 //! Invariants worth knowing before changing anything here:
-//! - The access token exists only in `State::session` (Wasm memory) and in Authorization headers.
-//! - `State::epoch` changes whenever the session's identity changes (login, sign-out, free). Every
-//!   network answer is checked against the epoch it was requested under and dropped if stale, so a
-//!   late refresh can never bring back a session the user left.
-//! - At most one refresh per client is in flight (`State::flight`); everyone who needs one awaits it.
-//! - JS callbacks (timers, DOM events, channel messages) only schedule work with `spawn_local` and
+//! - The access token exists only in the engine's state (Wasm memory) and in Authorization headers.
+//! - At most one refresh per client is in flight (`Inner::flight`); everyone who needs one awaits it.
+//!   Before the session state is known, that refresh is the start-up restore.
+//! - JS callbacks (timers, DOM events, channel messages) only schedule work with `spawn` and
 //!   return: a listener that calls `free()` must never drop a closure while it is running.
 //! - No `RefCell` borrow is held across an `await` or while listeners run.
 
-use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
 use alloc::rc::{Rc, Weak};
 use alloc::string::String;
@@ -23,22 +22,26 @@ use js_sys::{Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{EventTarget, Headers, ReadableStream, Request, Response};
+use web_sys::{Headers, ReadableStream, Request, Response};
 
+use crate::engine::{Decision, Effect, Effects, Engine, TokenNeed};
 use crate::error::{AuthError, ErrorCode};
-use crate::events::{self, dispatch, event_object, sign_out_reason, EventKind, Listeners, Snapshot, Status};
+use crate::events::{self, dispatch, event_object, Listeners, Snapshot};
 use crate::http::{bearer_value, Transport};
 use crate::js::{
-    get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, JsUrl, Timeout,
+    get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener, JsUrl,
+    Timeout,
 };
 use crate::options::Options;
-use crate::protocol::{path, TokenResponse, User};
-use crate::tabs::{self, LockManager, TabChannel, TabMessage};
-use crate::timing::{backoff_ms, Expiry};
+use crate::protocol::{has_session_indicator, path, User};
+use crate::tabs::{self, Grant, LockManager, TabChannel, TabMessage};
 
-/// How long, in all, a tab that waited for the refresh lock listens for the holder's tokens.
+/// How long, in all, a tab that waited for the refresh lock listens for the holder's tokens, and a
+/// new tab for a sibling's hand-over: the message crosses processes, so it can trail the lock
+/// release, but a tab that has something to say says it within milliseconds.
 const OTHER_TAB_GRACE_POLLS: u32 = 25;
-const OTHER_TAB_GRACE_POLL_MS: i32 = 10;
+const HANDOVER_POLLS: u32 = 10;
+const OTHER_TAB_POLL_MS: i32 = 10;
 
 /// `setTimeout` takes a signed 32-bit delay; longer delays fire at once.
 const MAX_TIMER_DELAY_MS: f64 = 2_147_483_647.0;
@@ -47,42 +50,15 @@ pub(crate) struct Inner {
     options: Options,
     transport: Transport,
     locks: Option<LockManager>,
-    state: RefCell<State>,
+    engine: RefCell<Engine>,
+    flight: RefCell<Option<Rc<Flight>>>,
+    /// The next scheduled renewal or retry; replacing or dropping it cancels it.
+    timer: RefCell<Option<Timeout>>,
     listeners: RefCell<Listeners>,
     snapshot: RefCell<Snapshot>,
+    /// Closed while the page sits in the back/forward cache (an open channel keeps it out).
     channel: RefCell<Option<TabChannel>>,
-    page_hooks: RefCell<Vec<PageHook>>,
-}
-
-#[derive(Default)]
-struct State {
-    epoch: u32,
-    /// Bumped on every new access token, from this tab or another: tells a stale 401 from a real one.
-    token_generation: u32,
-    session: Option<Session>,
-    flight: Option<Rc<Flight>>,
-    /// The next scheduled renewal or retry; replacing or dropping it cancels it.
-    timer: Option<Timeout>,
-    /// Consecutive transient refresh failures, for the backoff.
-    failures: u32,
-    /// Until this monotonic time a call that finds the token due but still valid uses it as is,
-    /// instead of hammering a server that just failed.
-    backoff_until: f64,
-    /// A sign-out happened here (or reached us from another tab) and no sign-in since. Another
-    /// tab's renewal that crossed the sign-out in flight must not revive the session; only a new
-    /// login, here or in another tab, does.
-    signed_out: bool,
-    /// Whether the session state is known: a session is held, or a sign-out or a restore that
-    /// found no session settled it. Until then the snapshot says `loading`.
-    known: bool,
-    closed: bool,
-}
-
-struct Session {
-    access_token: String,
-    user: User,
-    generation: u32,
-    expiry: Expiry,
+    page_hooks: RefCell<Vec<EventListener>>,
 }
 
 /// One refresh in flight: its promise, awaited by everyone who needs it, and its outcome.
@@ -91,43 +67,29 @@ struct Flight {
     outcome: Rc<RefCell<Option<Result<(), AuthError>>>>,
 }
 
-/// A page-lifecycle listener, kept to be removed again by `free()`.
-struct PageHook {
-    target: EventTarget,
-    event: &'static str,
-    callback: Closure<dyn FnMut(JsValue)>,
-}
-
-/// What a caller finds when it needs a token.
-enum TokenState {
-    None,
-    Fresh { token: String, generation: u32 },
-    Due { token: String, generation: u32, expired: bool, backing_off: bool },
-}
-
 impl Inner {
     pub(crate) fn new(options: Options) -> Rc<Self> {
         let transport = Transport::new(options.fetch.clone(), options.request_timeout_ms);
         let locks = if options.cross_tab { tabs::lock_manager() } else { None };
+        let mut engine = Engine::new(options.refresh_margin_seconds, options.auto_refresh);
+        // Known at once when the indicator cookie says there is no session: no `loading` flash.
+        if session_indicator_absent(&options) {
+            let _ = engine.no_session_found();
+        }
+        let snapshot = Snapshot::new(engine.status());
         let inner = Rc::new(Self {
             options,
             transport,
             locks,
-            state: RefCell::default(),
+            engine: RefCell::new(engine),
+            flight: RefCell::default(),
+            timer: RefCell::default(),
             listeners: RefCell::default(),
-            snapshot: RefCell::new(Snapshot::new(Status::Loading)),
+            snapshot: RefCell::new(snapshot),
             channel: RefCell::default(),
             page_hooks: RefCell::default(),
         });
-        if inner.options.cross_tab {
-            let weak = Rc::downgrade(&inner);
-            let channel = TabChannel::open(&inner.options.coordination_name(), move |message| {
-                if let Some(inner) = weak.upgrade() {
-                    spawn(async move { inner.on_tab_message(message) });
-                }
-            });
-            *inner.channel.write() = channel;
-        }
+        inner.open_channel();
         inner.hook_page_lifecycle();
         inner
     }
@@ -135,7 +97,7 @@ impl Inner {
     // ----- what AuthClient exposes -----
 
     pub(crate) fn user(&self) -> Option<User> {
-        self.state.read().session.as_ref().map(|session| session.user.clone())
+        self.engine.read().user().cloned()
     }
 
     /// `auth.user`: the snapshot's frozen user object, the same one until the next event.
@@ -148,19 +110,17 @@ impl Inner {
     }
 
     pub(crate) fn expires_at(&self) -> Option<f64> {
-        self.state.read().session.as_ref().map(|session| session.expiry.expires_at_wall_ms())
+        self.engine.read().expires_at()
     }
 
     pub(crate) fn refresh_at(&self) -> Option<f64> {
-        self.state.read().session.as_ref().map(|session| session.expiry.renew_at_wall_ms())
+        self.engine.read().refresh_at()
     }
 
     /// Marks the access token as expired; the session stays, and the next caller that needs a
     /// token starts the (shared) refresh.
     pub(crate) fn invalidate_access_token(&self) {
-        if let Some(session) = self.state.write().session.as_mut() {
-            session.expiry = Expiry::expired_now(now());
-        }
+        self.engine.write().invalidate(now());
     }
 
     /// `wants_events`: an `onChange` listener; otherwise a `subscribe` one (snapshot changes).
@@ -174,7 +134,7 @@ impl Inner {
 
     /// Silent sign-in from the refresh cookie. `Ok(None)` when there is no live session.
     pub(crate) async fn restore(self: &Rc<Self>) -> Result<Option<User>, AuthError> {
-        if let TokenState::Fresh { .. } = self.token_state() {
+        if let TokenNeed::Use(..) = self.engine.read().token_need(now(), false) {
             return Ok(self.user());
         }
         let outcome = self.refresh().await;
@@ -191,12 +151,19 @@ impl Inner {
         let body = Object::new();
         set_property(&body, "username", username);
         set_property(&body, "password", password);
+        self.sign_in(path::LOGIN, body).await
+    }
+
+    /// The one sign-in path: POSTs `body` to the sign-in endpoint `path` and starts the session from
+    /// its token answer. A 401 there means `invalid_credentials`.
+    pub(crate) async fn sign_in(self: &Rc<Self>, path: &str, body: Object) -> Result<User, AuthError> {
         let this = self.clone();
+        let endpoint = self.options.endpoint(path);
         // Under the refresh lock: another tab's refresh answering after our login would overwrite
         // the new cookie with a rotated one from the old session.
         let tokens = self
             .with_refresh_lock(move |_| async move {
-                let answer = this.transport.post(&this.options.endpoint(path::LOGIN), Some(&body), None, true).await?;
+                let answer = this.transport.post(&endpoint, Some(&body), None, true).await?;
                 if answer.is_success() {
                     answer.tokens()
                 } else {
@@ -204,13 +171,13 @@ impl Inner {
                 }
             })
             .await?;
-        if self.state.read().closed {
+        if self.engine.read().is_closed() {
             return Err(AuthError::unauthenticated());
         }
-        self.begin_new_epoch();
+        self.forget_flight();
         let user = tokens.user.clone();
-        self.accept_tokens(&tokens, EventKind::SignedIn);
-        self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: true, age_ms: 0.0 });
+        let effects = self.engine.write().logged_in(&tokens, now());
+        self.apply(effects);
         Ok(user)
     }
 
@@ -238,42 +205,28 @@ impl Inner {
         Ok(())
     }
 
-    /// A valid access token and its generation, renewing first when it is due.
+    /// A valid access token and its generation, renewing first when it is due. Before the
+    /// session state is known, this joins (or starts) the start-up restore.
     pub(crate) async fn valid_token(self: &Rc<Self>) -> Result<(String, u32), AuthError> {
-        let state_before = self.token_state();
-        let had_session = !matches!(state_before, TokenState::None);
-        match state_before {
-            // Not signed in, unless a restore is under way: then its outcome decides.
-            TokenState::None if self.state.read().flight.is_none() => return Err(AuthError::unauthenticated()),
-            TokenState::None => {}
-            TokenState::Fresh { token, generation } => return Ok((token, generation)),
-            // A refresh failed moments ago and the token still works: use it, do not hammer.
-            TokenState::Due { token, generation, expired: false, backing_off: true } => return Ok((token, generation)),
-            TokenState::Due { .. } => {}
+        let refresh_running = self.flight.read().is_some();
+        let (need, had_session) = {
+            let engine = self.engine.read();
+            (engine.token_need(now(), refresh_running), engine.has_session())
+        };
+        match need {
+            TokenNeed::Use(token, generation) => return Ok((token, generation)),
+            TokenNeed::NoSession => return Err(AuthError::unauthenticated()),
+            TokenNeed::Refresh => {}
         }
         let outcome = self.refresh().await;
-        match (self.token_state(), outcome) {
-            (
-                TokenState::Fresh { token, generation } | TokenState::Due { token, generation, expired: false, .. },
-                _,
-            ) => Ok((token, generation)),
-            // A restore that found no session: nothing expired, there was simply none.
-            (_, Err(error)) if !had_session && error.code == ErrorCode::SessionExpired => {
-                Err(AuthError::unauthenticated())
-            }
-            (_, Err(error)) => Err(error),
-            (TokenState::None, Ok(())) => Err(AuthError::unauthenticated()),
-            (TokenState::Due { .. }, Ok(())) => {
-                Err(AuthError::new(ErrorCode::Network, "the access token expired and could not be renewed"))
-            }
-        }
+        self.engine.read().token_after_refresh(now(), outcome, had_session)
     }
 
     /// A token other than `rejected` (which a server answered 401 to): the newer one this client
     /// holds, else the outcome of the one shared refresh. `None` when there is no session, or the
     /// refresh brought no other token; transient refresh failures are errors, as for `accessToken()`.
     pub(crate) async fn token_after_rejection(self: &Rc<Self>, rejected: &str) -> Result<Option<String>, AuthError> {
-        if self.current_token().is_none_or(|(token, _)| token != rejected) {
+        if self.current_token().is_none_or(|token| token != rejected) {
             // A newer token (renewed first if due), or none held: whatever `accessToken()` finds.
             return match self.valid_token().await {
                 Ok((token, _)) => Ok(Some(token).filter(|token| token != rejected)),
@@ -283,7 +236,7 @@ impl Inner {
         }
         let outcome = self.refresh().await;
         match (self.current_token(), outcome) {
-            (Some((token, _)), _) if token != rejected => Ok(Some(token)),
+            (Some(token), _) if token != rejected => Ok(Some(token)),
             (_, Err(error)) if error.code != ErrorCode::Unauthenticated => Err(error),
             _ => Ok(None),
         }
@@ -326,19 +279,12 @@ impl Inner {
 
     /// Stops everything: timers, page listeners, the tab channel, listeners, and the session.
     pub(crate) fn shutdown(&self) {
-        {
-            let mut state = self.state.write();
-            state.closed = true;
-            state.epoch = state.epoch.wrapping_add(1);
-            state.session = None;
-            state.flight = None;
-            state.timer = None;
-        }
+        self.engine.write().close();
+        self.forget_flight();
+        drop(self.timer.write().take());
         self.listeners.write().clear();
         drop(self.channel.write().take());
-        for hook in self.page_hooks.write().drain(..) {
-            let _ = hook.target.remove_event_listener_with_callback(hook.event, hook.callback.as_ref().unchecked_ref());
-        }
+        drop(core::mem::take(&mut *self.page_hooks.write()));
     }
 
     // ----- the shared refresh -----
@@ -354,7 +300,8 @@ impl Inner {
     }
 
     fn join_or_start_flight(self: &Rc<Self>) -> Rc<Flight> {
-        if let Some(flight) = &self.state.read().flight {
+        if let Some(flight) = &*self.flight.read() {
+            self.log("joined the refresh in flight", None);
             return flight.clone();
         }
         let outcome = Rc::new(RefCell::new(None));
@@ -363,26 +310,43 @@ impl Inner {
         let done = promise(async move {
             let result = this.run_refresh().await;
             *slot.write() = Some(result);
-            let mut state = this.state.write();
-            if state.flight.as_ref().is_some_and(|flight| Rc::ptr_eq(&flight.outcome, &slot)) {
-                state.flight = None;
+            let mut flight = this.flight.write();
+            if flight.as_ref().is_some_and(|flight| Rc::ptr_eq(&flight.outcome, &slot)) {
+                *flight = None;
             }
             Ok(JsValue::UNDEFINED)
         });
         let flight = Rc::new(Flight { done, outcome });
-        self.state.write().flight = Some(flight.clone());
+        *self.flight.write() = Some(flight.clone());
         flight
     }
 
+    /// Whatever is in flight belongs to the previous session from now on.
+    fn forget_flight(&self) {
+        drop(self.flight.write().take());
+    }
+
     async fn run_refresh(self: &Rc<Self>) -> Result<(), AuthError> {
-        let (epoch, generation) = {
-            let state = self.state.read();
-            (state.epoch, state.token_generation)
+        let (epoch, generation, has_session) = {
+            let engine = self.engine.read();
+            (engine.epoch(), engine.token_generation(), engine.has_session())
         };
+        if !has_session {
+            // Start-up (or a restore after a sign-out): first the two ways that cost no request.
+            if session_indicator_absent(&self.options) {
+                self.log("no session indicator cookie: signed out without a request", None);
+                let effects = self.engine.write().no_session_found();
+                self.apply(effects);
+                return Err(AuthError::unauthenticated());
+            }
+            if let Some(settled) = self.ask_other_tabs(epoch, generation).await {
+                return settled;
+            }
+        }
         let this = self.clone();
-        self.with_refresh_lock(move |waited_for_another_tab| async move {
-            if waited_for_another_tab {
-                this.await_other_tabs_outcome(epoch, generation).await;
+        self.with_refresh_lock(move |grant| async move {
+            if grant.contended() {
+                this.await_other_tabs_outcome(epoch, generation, OTHER_TAB_GRACE_POLLS).await;
             }
             if let Some(settled) = this.settled_while_waiting(epoch, generation) {
                 return settled;
@@ -392,27 +356,32 @@ impl Inner {
         .await
     }
 
-    /// The tab that held the lock posts its tokens just before releasing it, but the message can
-    /// arrive a little after the lock does (it crosses processes). Give it a moment rather than
-    /// rotating the cookie a second time; a holder that failed posts nothing, so this is bounded.
-    async fn await_other_tabs_outcome(&self, epoch: u32, generation: u32) {
-        for _ in 0..OTHER_TAB_GRACE_POLLS {
+    /// Asks the other tabs for their live token and gives them a short, bounded time to hand it
+    /// over; `Some` when one did (or the session changed meanwhile), `None` to go on alone.
+    async fn ask_other_tabs(self: &Rc<Self>, epoch: u32, generation: u32) -> Option<Result<(), AuthError>> {
+        if self.channel.read().is_none() {
+            return None;
+        }
+        self.log("asked the other tabs for a live token", None);
+        self.post_to_tabs(&TabMessage::Ask);
+        self.await_other_tabs_outcome(epoch, generation, HANDOVER_POLLS).await;
+        self.settled_while_waiting(epoch, generation)
+    }
+
+    /// Polls until another tab's tokens arrived or `polls` ran out. A tab that has nothing to say
+    /// (a lock holder that failed, no sibling with a live token) posts nothing, so this is bounded.
+    async fn await_other_tabs_outcome(&self, epoch: u32, generation: u32, polls: u32) {
+        for _ in 0..polls {
             if self.settled_while_waiting(epoch, generation).is_some() {
                 return;
             }
-            sleep(OTHER_TAB_GRACE_POLL_MS).await;
+            sleep(OTHER_TAB_POLL_MS).await;
         }
     }
 
-    /// After waiting for the lock: did another tab refresh for us, or did the session change?
+    /// After waiting: did another tab renew for us, or did the session change?
     fn settled_while_waiting(&self, epoch: u32, generation: u32) -> Option<Result<(), AuthError>> {
-        let state = self.state.read();
-        if state.closed || state.epoch != epoch {
-            return Some(Err(AuthError::unauthenticated()));
-        }
-        let renewed_elsewhere = state.token_generation != generation
-            && state.session.as_ref().is_some_and(|session| !session.expiry.needs_renewal(now()));
-        renewed_elsewhere.then_some(Ok(()))
+        self.engine.read().settled_while_waiting(epoch, generation, now())
     }
 
     async fn refresh_over_network(self: &Rc<Self>, epoch: u32) -> Result<(), AuthError> {
@@ -424,39 +393,31 @@ impl Inner {
                 Err(answer.into_error(ErrorCode::SessionExpired))
             }
         });
-        if self.is_stale(epoch) {
-            return Err(AuthError::unauthenticated());
-        }
-        match result {
-            Ok(tokens) => {
-                let kind = if self.user().is_some() { EventKind::Refreshed } else { EventKind::SignedIn };
-                self.accept_tokens(&tokens, kind);
-                self.post_to_tabs(&TabMessage::Tokens { response: tokens, new_login: false, age_ms: 0.0 });
-                Ok(())
-            }
-            Err(error) if error.code == ErrorCode::SessionExpired => {
-                self.end_session(sign_out_reason(error.reason.as_deref()), true);
-                Err(error)
-            }
-            Err(error) => {
-                self.after_failed_refresh(&error);
-                Err(error)
-            }
-        }
+        let (outcome, effects) = self.engine.write().refresh_answered(epoch, result, now(), js_sys::Math::random());
+        self.apply(effects);
+        outcome
     }
 
     async fn with_refresh_lock<T, F, Fut>(&self, work: F) -> Result<T, AuthError>
     where
         T: 'static,
-        F: FnOnce(bool) -> Fut + 'static,
+        F: FnOnce(Grant) -> Fut + 'static,
         Fut: Future<Output = Result<T, AuthError>> + 'static,
     {
         let name = self.options.coordination_name();
         let output: Rc<RefCell<Option<Result<T, AuthError>>>> = Rc::default();
         let slot = output.clone();
-        let work: tabs::LockedWork = Box::new(move |contended| {
+        let debug = self.options.debug.clone();
+        let work: tabs::LockedWork = Box::new(move |grant| {
             Box::pin(async move {
-                let result = work(contended).await;
+                let message = match grant {
+                    Grant::Free => "took the refresh lock",
+                    Grant::AfterWaiting => "took the refresh lock after another tab released it",
+                    Grant::Stolen => "stole the refresh lock from a tab that held it past lockTimeoutMs",
+                    Grant::Unguarded => "no Web Locks: refreshing unguarded",
+                };
+                log_to(debug.as_ref(), message, None);
+                let result = work(grant).await;
                 *slot.write() = Some(result);
             })
         });
@@ -465,115 +426,48 @@ impl Inner {
         result.unwrap_or_else(|| Err(AuthError::new(ErrorCode::Network, "the cross-tab lock failed")))
     }
 
-    // ----- session state changes -----
+    // ----- carrying out the engine's decisions -----
 
-    fn is_stale(&self, epoch: u32) -> bool {
-        let state = self.state.read();
-        state.closed || state.epoch != epoch
+    fn end_session(self: &Rc<Self>, reason: &str, tell_tabs: bool) {
+        self.forget_flight();
+        let effects = self.engine.write().end_session(reason, tell_tabs);
+        self.apply(effects);
     }
 
-    /// Whatever is in flight belongs to the previous session from now on.
-    fn begin_new_epoch(&self) {
-        let mut state = self.state.write();
-        state.epoch = state.epoch.wrapping_add(1);
-        state.flight = None;
-    }
-
-    fn accept_tokens(self: &Rc<Self>, tokens: &TokenResponse, kind: EventKind) {
-        {
-            let mut state = self.state.write();
-            state.token_generation = state.token_generation.wrapping_add(1);
-            state.session = Some(Session {
-                access_token: tokens.access_token.clone(),
-                user: tokens.user.clone(),
-                generation: state.token_generation,
-                expiry: Expiry::new(now(), tokens.expires_in, self.options.refresh_margin_seconds),
-            });
-            state.failures = 0;
-            state.backoff_until = 0.0;
-            state.signed_out = false;
-        }
-        self.schedule_renewal();
-        self.emit(Some(kind), None);
-    }
-
-    /// Drops the session, tells listeners (if there was one) and, if `tell_tabs`, the other tabs.
-    fn end_session(&self, reason: &str, tell_tabs: bool) {
-        let had_session = {
-            let mut state = self.state.write();
-            state.epoch = state.epoch.wrapping_add(1);
-            state.flight = None;
-            state.timer = None;
-            state.failures = 0;
-            state.signed_out = true;
-            state.known = true;
-            state.session.take().is_some()
+    /// Does what the engine decided, in order, after bringing the snapshot up to date; then tells
+    /// the `subscribe` listeners if the snapshot changed.
+    fn apply(self: &Rc<Self>, effects: Effects) {
+        let (changed, expires_at) = {
+            let engine = self.engine.read();
+            let changed = self.snapshot.write().update(engine.status(), engine.user(), engine.expires_at());
+            (changed, engine.expires_at())
         };
-        if had_session && tell_tabs {
-            self.post_to_tabs(&TabMessage::SignedOut { reason: reason.to_owned() });
-        }
-        // Without a session before, there is no event, but `loading` may become `signed_out`.
-        self.emit(had_session.then_some(EventKind::SignedOut), Some(reason));
-    }
-
-    /// A refresh failed but the session may live: keep the token, retry later with backoff.
-    fn after_failed_refresh(self: &Rc<Self>, error: &AuthError) {
-        let delay = {
-            let mut state = self.state.write();
-            if state.session.is_none() {
-                return;
-            }
-            state.failures = state.failures.saturating_add(1);
-            let delay = backoff_ms(state.failures, js_sys::Math::random(), error.retry_after);
-            state.backoff_until = now().monotonic + delay;
-            delay
-        };
-        if self.options.auto_refresh {
-            self.arm_timer(delay);
-        }
-        self.emit(Some(EventKind::RefreshFailed), Some(error.code.as_str()));
-    }
-
-    fn on_tab_message(self: &Rc<Self>, message: TabMessage) {
-        if self.state.read().closed {
-            return;
-        }
-        match message {
-            TabMessage::Tokens { new_login: false, .. } if self.state.read().signed_out => {}
-            TabMessage::Tokens { response, new_login, .. } => {
-                let kind = if new_login || self.user().is_none() { EventKind::SignedIn } else { EventKind::Refreshed };
-                if new_login {
-                    self.begin_new_epoch();
+        for effect in effects {
+            match effect {
+                Effect::Emit(kind, reason) => {
+                    let user = self.snapshot.read().user();
+                    let event = event_object(kind, reason.as_deref(), expires_at.map(|at| (&user, at)));
+                    dispatch(self.listeners.read().of_kind(true), Some(&event));
                 }
-                self.accept_tokens(&response, kind);
+                Effect::Post(message) => self.post_to_tabs(&message),
+                Effect::ArmTimer(delay_ms) => self.arm_timer(delay_ms),
+                Effect::CancelTimer => drop(self.timer.write().take()),
+                Effect::Log(decision) => self.log_decision(&decision),
             }
-            TabMessage::SignedOut { reason } => self.end_session(&reason, false),
-            TabMessage::Ask => {}
-        }
-    }
-
-    /// Brings the snapshot up to date, then calls the `onChange` listeners with the event (if
-    /// any) and the `subscribe` listeners if the snapshot changed.
-    fn emit(&self, kind: Option<EventKind>, reason: Option<&str>) {
-        let (status, user, expires_at) = {
-            let state = self.state.read();
-            let session = state.session.as_ref();
-            let status = match (session, state.known) {
-                (Some(_), _) => Status::SignedIn,
-                (None, true) => Status::SignedOut,
-                (None, false) => Status::Loading,
-            };
-            (status, session.map(|session| session.user.clone()), session.map(|s| s.expiry.expires_at_wall_ms()))
-        };
-        let changed = self.snapshot.write().update(status, user.as_ref(), expires_at);
-        if let Some(kind) = kind {
-            let user = self.snapshot.read().user();
-            let event = event_object(kind, reason, expires_at.map(|at| (&user, at)));
-            dispatch(self.listeners.read().of_kind(true), Some(&event));
         }
         if changed {
             dispatch(self.listeners.read().of_kind(false), None);
         }
+    }
+
+    fn on_tab_message(self: &Rc<Self>, message: TabMessage) {
+        let epoch = self.engine.read().epoch();
+        let effects = self.engine.write().tab_message(message, now());
+        if self.engine.read().epoch() != epoch {
+            // A sign-out or a new login elsewhere: the refresh in flight belongs to the old session.
+            self.forget_flight();
+        }
+        self.apply(effects);
     }
 
     fn post_to_tabs(&self, message: &TabMessage) {
@@ -582,41 +476,61 @@ impl Inner {
         }
     }
 
-    // ----- scheduling -----
-
-    fn schedule_renewal(self: &Rc<Self>) {
-        if !self.options.auto_refresh {
+    fn open_channel(self: &Rc<Self>) {
+        if !self.options.cross_tab {
             return;
         }
-        let delay = self.state.read().session.as_ref().map(|session| session.expiry.ms_until_renewal(now()));
-        if let Some(delay) = delay {
-            self.arm_timer(delay);
-        }
+        let weak = Rc::downgrade(self);
+        let channel = TabChannel::open(&self.options.coordination_name(), move |message| {
+            if let Some(inner) = weak.upgrade() {
+                spawn(async move { inner.on_tab_message(message) });
+            }
+        });
+        *self.channel.write() = channel;
     }
 
+    // ----- scheduling and page life -----
+
     fn arm_timer(self: &Rc<Self>, delay_ms: f64) {
+        if self.engine.read().is_closed() {
+            return;
+        }
         let weak = Rc::downgrade(self);
         let timer = Timeout::new(delay_ms.clamp(0.0, MAX_TIMER_DELAY_MS) as u32, Box::new(move || renew_soon(&weak)));
-        let mut state = self.state.write();
-        if !state.closed {
-            state.timer = Some(timer);
-        }
+        *self.timer.write() = Some(timer);
     }
 
     /// The page became visible, was restored from the back/forward cache, or came back online:
     /// timers may have been throttled or frozen meanwhile, so check the token now.
     fn on_wake(self: &Rc<Self>) {
-        let due = self.state.read().session.as_ref().map(|session| session.expiry.needs_renewal(now()));
-        match due {
-            Some(true) => {
-                let this = self.clone();
-                spawn(async move {
-                    let _ = this.refresh().await;
-                });
-            }
-            Some(false) => self.schedule_renewal(),
-            None => {}
+        let (due, effects) = self.engine.read().on_wake(now());
+        self.apply(effects);
+        if due {
+            let this = self.clone();
+            spawn(async move {
+                let _ = this.refresh().await;
+            });
         }
+    }
+
+    /// Back from the back/forward cache: the channel was closed while the page was frozen, so
+    /// whatever the other tabs said meanwhile was missed. A session that ended elsewhere shows as a
+    /// missing indicator cookie; a renewal done elsewhere is asked for again.
+    async fn catch_up(self: &Rc<Self>) {
+        self.open_channel();
+        self.log("reopened the tab channel after the back/forward cache", None);
+        if self.engine.read().has_session() && session_indicator_absent(&self.options) {
+            self.end_session(events::LOGOUT, false);
+            return;
+        }
+        let (epoch, generation) = {
+            let engine = self.engine.read();
+            (engine.epoch(), engine.token_generation())
+        };
+        if self.engine.read().has_session() {
+            let _ = self.ask_other_tabs(epoch, generation).await;
+        }
+        self.on_wake();
     }
 
     fn hook_page_lifecycle(self: &Rc<Self>) {
@@ -627,46 +541,57 @@ impl Inner {
             return;
         }
         let mut hooks = self.page_hooks.write();
-        for (target, event) in [(&window, "pageshow"), (&window, "online"), (&document, "visibilitychange")] {
-            let target: EventTarget = target.clone().unchecked_into();
+        for (target, event) in
+            [(&window, "pagehide"), (&window, "pageshow"), (&window, "online"), (&document, "visibilitychange")]
+        {
             let weak = Rc::downgrade(self);
             let document = document.clone();
-            let callback = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let callback = Box::new(move |_| {
+                let Some(inner) = weak.upgrade() else { return };
+                if event == "pagehide" {
+                    // An open BroadcastChannel keeps the page out of the back/forward cache.
+                    if inner.channel.write().take().is_some() {
+                        inner.log("closed the tab channel for the back/forward cache", None);
+                    }
+                    return;
+                }
                 if get_property(&document, "hidden").as_bool() == Some(true) {
                     return;
                 }
-                if let Some(inner) = weak.upgrade() {
-                    spawn(async move { inner.on_wake() });
-                }
+                let reopen = inner.options.cross_tab && inner.channel.read().is_none();
+                spawn(async move {
+                    if reopen && event == "pageshow" {
+                        inner.catch_up().await;
+                    } else {
+                        inner.on_wake();
+                    }
+                });
             });
-            if target.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref()).is_ok() {
-                hooks.push(PageHook { target, event, callback });
-            }
+            hooks.extend(EventListener::new(target, event, callback));
         }
+    }
+
+    // ----- debug log -----
+
+    fn log_decision(&self, decision: &Decision) {
+        let (message, detail) = match decision {
+            Decision::ScheduledRenewal(ms) => ("scheduled the renewal", Some(("inMs", *ms))),
+            Decision::BackedOff(ms) => ("a refresh failed: backing off", Some(("retryInMs", *ms))),
+            Decision::AdoptedTabToken => ("adopted an access token from another tab", None),
+            Decision::IgnoredTabToken => ("ignored a token from another tab (older, or after a sign-out)", None),
+            Decision::HandedOverToken => ("handed the live token over to a new tab", None),
+        };
+        self.log(message, detail);
+    }
+
+    fn log(&self, message: &str, detail: Option<(&str, f64)>) {
+        log_to(self.options.debug.as_ref(), message, detail);
     }
 
     // ----- tokens on requests -----
 
-    fn token_state(&self) -> TokenState {
-        let state = self.state.read();
-        let Some(session) = &state.session else { return TokenState::None };
-        let now = now();
-        let token = session.access_token.clone();
-        let generation = session.generation;
-        if !session.expiry.needs_renewal(now) {
-            return TokenState::Fresh { token, generation };
-        }
-        TokenState::Due {
-            token,
-            generation,
-            expired: session.expiry.is_expired(now),
-            backing_off: now.monotonic < state.backoff_until,
-        }
-    }
-
-    fn current_token(&self) -> Option<(String, u32)> {
-        let state = self.state.read();
-        state.session.as_ref().map(|session| (session.access_token.clone(), session.generation))
+    fn current_token(&self) -> Option<String> {
+        self.engine.read().current_token().map(|(token, _)| token)
     }
 
     fn build_request(&self, input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
@@ -696,5 +621,37 @@ fn renew_soon(weak: &Weak<Inner>) {
         spawn(async move {
             let _ = inner.refresh().await;
         });
+    }
+}
+
+/// Whether the server's session indicator cookie is known to be absent. Only a page on
+/// `baseUrl`'s host can read it (cookies ignore ports); elsewhere, and in workers, absence proves
+/// nothing and the client asks the server.
+fn session_indicator_absent(options: &Options) -> bool {
+    let global: JsValue = js_sys::global().into();
+    let same_host = get_string(&get_property(&global, "location"), "hostname").as_deref() == Some(&options.base_host);
+    let cookies = get_string(&get_property(&global, "document"), "cookie");
+    match cookies {
+        Some(cookies) if same_host => !has_session_indicator(&cookies),
+        _ => false,
+    }
+}
+
+/// The `debug` option's output: `console.debug("[reauth] message", detail)`, or the
+/// application's function called with `(message, detail)`.
+fn log_to(debug: Option<&JsValue>, message: &str, detail: Option<(&str, f64)>) {
+    let Some(debug) = debug else { return };
+    let detail = detail.map_or(JsValue::UNDEFINED, |(key, value)| {
+        let object = Object::new();
+        set_property(&object, key, &value.into());
+        object.into()
+    });
+    match debug.dyn_ref::<Function>() {
+        Some(function) => {
+            if let Err(thrown) = function.call2(&JsValue::UNDEFINED, &message.into(), &detail) {
+                web_sys::console::error_1(&thrown);
+            }
+        }
+        None => web_sys::console::debug_3(&"[reauth]".into(), &message.into(), &detail),
     }
 }

@@ -42,6 +42,7 @@ extern "C" {
 
 /// A `setTimeout` that is cancelled when dropped or replaced (what gloo-timers' `Timeout` does,
 /// without its dependency on std). Every timer shares one closure type, so one set of shims.
+#[must_use = "dropping a Timeout cancels it"]
 pub(crate) struct Timeout {
     id: JsValue,
     _callback: Closure<dyn FnMut()>,
@@ -65,6 +66,31 @@ impl Timeout {
 impl Drop for Timeout {
     fn drop(&mut self) {
         clear_timeout(&self.id);
+    }
+}
+
+/// An event listener that is removed when dropped: `free()` drops them all, and none can be left
+/// behind by mistake. The same closure type as the tab channel's, so one set of shims.
+#[must_use = "dropping an EventListener removes it"]
+pub(crate) struct EventListener {
+    target: web_sys::EventTarget,
+    event: &'static str,
+    callback: Closure<dyn FnMut(JsValue)>,
+}
+
+impl EventListener {
+    /// Listens for `event` on `target`; `None` if the target refused the listener.
+    pub(crate) fn new(target: &JsValue, event: &'static str, callback: Box<dyn FnMut(JsValue)>) -> Option<Self> {
+        let target: web_sys::EventTarget = target.clone().unchecked_into();
+        let callback = Closure::wrap(callback);
+        target.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref()).ok()?;
+        Some(Self { target, event, callback })
+    }
+}
+
+impl Drop for EventListener {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(self.event, self.callback.as_ref().unchecked_ref());
     }
 }
 

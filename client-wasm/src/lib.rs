@@ -11,6 +11,7 @@ extern crate alloc;
 extern crate std;
 
 mod client;
+mod engine;
 mod error;
 mod events;
 mod http;
@@ -58,6 +59,8 @@ export interface AuthClientOptions {
    * exact origins (scheme, host, port), no paths. Default: none.
    */
   apiOrigins?: string[];
+  /** Log the engine's decisions (renewals scheduled, refreshes joined, locks taken or stolen, tokens adopted from other tabs, backoffs): `true` for `console.debug`, or your own function. Off by default. */
+  debug?: boolean | ((message: string, detail?: object) => void);
 }
 
 /** The signed-in user, as the server describes it. */
@@ -160,6 +163,8 @@ impl AuthClient {
 
     /// Signs in silently from the refresh cookie (call it at page load). Resolves to the user,
     /// or `null` when there is no live session; rejects only when the server cannot be reached.
+    /// Without the server's session indicator cookie it resolves `null` with no request; a live
+    /// token in another tab is handed over without one.
     #[wasm_bindgen(skip_jsdoc, unchecked_return_type = "Promise<User | null>")]
     pub fn restore(&self) -> Promise {
         let inner = self.inner.clone();

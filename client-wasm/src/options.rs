@@ -19,6 +19,8 @@ pub(crate) struct Options {
     pub(crate) base_url: String,
     /// The origins `auth.fetch` attaches the token to: `baseUrl`'s, then those of `apiOrigins`.
     token_origins: Vec<String>,
+    /// The host of `baseUrl`: a page on the same host can read the server's session indicator cookie.
+    pub(crate) base_host: String,
     pub(crate) refresh_margin_seconds: f64,
     pub(crate) request_timeout_ms: u32,
     /// How long to wait for another tab's refresh lock before stealing it.
@@ -26,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) auto_refresh: bool,
     pub(crate) cross_tab: bool,
     pub(crate) fetch: Option<Function>,
+    /// `debug`: `true` (log to `console.debug`) or a function `(message, detail?)`; `None` when off.
+    pub(crate) debug: Option<JsValue>,
 }
 
 impl Options {
@@ -57,8 +61,18 @@ impl Options {
         let token_origins = token_origins(get_string(&url, "origin").unwrap_or_default(), options)
             .ok_or_else(|| invalid("apiOrigins must be a list of origins like https://api.example.com (no paths)"))?;
 
+        let debug = get_property(options, "debug");
+        let debug = if debug.is_function() || debug.as_bool() == Some(true) {
+            Some(debug)
+        } else if debug.is_undefined() || debug.is_null() || debug.as_bool() == Some(false) {
+            None
+        } else {
+            return Err(invalid("debug must be a boolean or a function"));
+        };
+
         Ok(Self {
             token_origins,
+            base_host: get_string(&url, "hostname").unwrap_or_default(),
             base_url,
             refresh_margin_seconds,
             request_timeout_ms,
@@ -66,6 +80,7 @@ impl Options {
             auto_refresh: flag(options, "autoRefresh"),
             cross_tab: flag(options, "crossTab"),
             fetch,
+            debug,
         })
     }
 

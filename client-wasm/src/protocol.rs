@@ -83,6 +83,19 @@ impl ErrorBody {
     }
 }
 
+/// The script-readable cookie the server sets next to the refresh cookie, with the same lifetime,
+/// and deletes when the session ends: it says "a session may exist" and nothing more.
+const SESSION_INDICATOR: &str = "reauth_session";
+
+/// Whether `document.cookie` holds the session indicator (with or without a `__Host-` or
+/// `__Secure-` prefix, which a deployment may add).
+pub(crate) fn has_session_indicator(document_cookie: &str) -> bool {
+    document_cookie.split(';').filter_map(|pair| pair.trim().split_once('=')).any(|(name, value)| {
+        let name = name.strip_prefix("__Host-").or_else(|| name.strip_prefix("__Secure-")).unwrap_or(name);
+        name == SESSION_INDICATOR && !value.is_empty()
+    })
+}
+
 /// The endpoints the client calls, relative to `baseUrl`.
 pub(crate) mod path {
     pub(crate) const LOGIN: &str = "/auth/login";
@@ -91,4 +104,27 @@ pub(crate) mod path {
     pub(crate) const LOGOUT_ALL: &str = "/auth/logout-all";
     /// Requests under this prefix never get the 401 retry: their 401s are answers, not stale tokens.
     pub(crate) const AUTH_PREFIX: &str = "/auth/";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn the_session_indicator_is_found_among_other_cookies_with_or_without_a_prefix() {
+        assert!(has_session_indicator("reauth_session=1"));
+        assert!(has_session_indicator("theme=dark; reauth_session=1; lang=en"));
+        assert!(has_session_indicator("__Host-reauth_session=1"));
+        assert!(has_session_indicator("__Secure-reauth_session=1"));
+    }
+
+    #[test]
+    fn other_or_empty_cookies_are_not_the_indicator() {
+        assert!(!has_session_indicator(""));
+        assert!(!has_session_indicator("reauth_session="));
+        assert!(!has_session_indicator("reauth_sessions=1; my_reauth_session=1; xreauth_session=1"));
+        assert!(!has_session_indicator("reauth_refresh=abc"));
+    }
 }

@@ -40,31 +40,51 @@ pub(crate) fn lock_manager() -> Option<LockManager> {
     (!locks.is_undefined() && !locks.is_null()).then(|| locks.unchecked_into())
 }
 
-/// The work [`with_lock`] runs: told whether another holder had the lock first, it delivers its
-/// own result (through what it captured). One boxed type, so `with_lock` is compiled once.
-pub(crate) type LockedWork = Box<dyn FnOnce(bool) -> Pin<Box<dyn Future<Output = ()>>>>;
+/// How [`with_lock`] got the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// It was free.
+    Free,
+    /// Another holder had it first and released it: that holder's outcome may be on its way.
+    AfterWaiting,
+    /// Another holder kept it past the wait: it hung, and the lock was taken from it.
+    Stolen,
+    /// No lock manager (or it failed): the work runs unguarded.
+    Unguarded,
+}
+
+impl Grant {
+    /// Whether another holder had the lock first.
+    pub(crate) fn contended(self) -> bool {
+        matches!(self, Self::AfterWaiting | Self::Stolen)
+    }
+}
+
+/// The work [`with_lock`] runs: told how the lock was granted, it delivers its own result
+/// (through what it captured). One boxed type, so `with_lock` is compiled once.
+pub(crate) type LockedWork = Box<dyn FnOnce(Grant) -> Pin<Box<dyn Future<Output = ()>>>>;
 
 /// Runs `work` while holding the exclusive lock `name`, and returns once it has finished. `work`
-/// learns whether another holder had the lock first (then that holder's outcome may be on its way).
+/// learns how it got the lock (after another holder, that holder's outcome may be on its way).
 ///
 /// Waits at most `wait_ms` for the lock. A tab that closed or crashed has its locks released by
 /// the browser; a lock still held after that long belongs to a tab that hung, so it is stolen.
 /// Without a lock manager, or if the Locks API fails, `work` runs unguarded.
 pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: u32, work: LockedWork) {
-    let Some(locks) = locks else { return work(false).await };
+    let Some(locks) = locks else { return work(Grant::Unguarded).await };
     let work = Rc::new(RefCell::new(Some(work)));
     // Once granted, the work runs as its own promise: the lock request may settle early (when the
     // lock is stolen from us) while the work is still going, and we must wait for the work.
     let running: Rc<RefCell<Option<Promise>>> = Rc::new(RefCell::new(None));
 
-    let request = |options: &Object, contended: bool| {
+    let request = |options: &Object, grant: Grant| {
         let (work, running) = (work.clone(), running.clone());
         let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
             // `null` answers an `ifAvailable` request for a lock someone else holds.
             let work = if lock.is_null() { None } else { work.write().take() };
             let Some(work) = work else { return Promise::resolve(&JsValue::UNDEFINED) };
             let promise = promise(async move {
-                work(contended).await;
+                work(grant).await;
                 Ok(JsValue::UNDEFINED)
             });
             *running.write() = Some(promise.clone());
@@ -76,7 +96,7 @@ pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: 
 
     let if_free = Object::new();
     set_property(&if_free, "ifAvailable", &JsValue::TRUE);
-    let _ = request(&if_free, false).await;
+    let _ = request(&if_free, Grant::Free).await;
 
     if not_granted_yet() {
         let waiting = Object::new();
@@ -85,12 +105,12 @@ pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: 
             set_property(&waiting, "signal", &get_property(&controller, "signal"));
             Timeout::new(wait_ms, Box::new(move || controller.abort()))
         });
-        let _ = request(&waiting, true).await;
+        let _ = request(&waiting, Grant::AfterWaiting).await;
     }
     if not_granted_yet() {
         let steal = Object::new();
         set_property(&steal, "steal", &JsValue::TRUE);
-        let _ = request(&steal, true).await;
+        let _ = request(&steal, Grant::Stolen).await;
     }
     let granted = running.write().take();
     if let Some(promise) = granted {
@@ -100,7 +120,7 @@ pub(crate) async fn with_lock(locks: Option<&LockManager>, name: &str, wait_ms: 
     }
     let unguarded = work.write().take();
     if let Some(work) = unguarded {
-        work(false).await;
+        work(Grant::Unguarded).await;
     }
 }
 

@@ -248,6 +248,13 @@ async fn proxy_mode(mode: &str) {
     assert_eq!(status(&response), 200, "proxy mode {mode}");
 }
 
+/// Logs out whatever session the page's cookie holds, as a page with no client would: the server
+/// clears the refresh cookie and the session indicator, so the next client starts signed out.
+async fn forget_session() {
+    let init = object(&[("method", "POST".into()), ("credentials", "include".into())]);
+    assert_eq!(status(&raw_fetch(&format!("{SERVER}/auth/logout"), &init).await), 204);
+}
+
 fn manual() -> (&'static str, JsValue) {
     ("autoRefresh", JsValue::FALSE)
 }
@@ -320,6 +327,7 @@ fn bad_options_throw_invalid_options() {
 
 #[wasm_bindgen_test]
 async fn calls_without_a_session_reject_with_unauthenticated() {
+    forget_session().await;
     let auth = client(SERVER, &[solo()]);
     let error = access_token(&auth).await.expect_err("no session");
     assert_eq!(error_code(&error), "unauthenticated");
@@ -491,6 +499,123 @@ async fn a_dead_refresh_cookie_signs_out_with_the_servers_reason() {
     assert_eq!(error_code(&error), "session_expired");
     assert_eq!(events.borrow().as_slice(), [("signed_out".to_owned(), "revoked".to_owned())]);
     assert!(!auth.is_authenticated());
+}
+
+// ----- start-up -----
+
+/// `count` calls made at once, every fifth `accessToken()`, the rest `fetch("/api/me")`; asserts
+/// they all succeed as `username`.
+async fn many_calls_succeed(auth: &AuthClient, count: u32, username: &str) {
+    let calls = Array::new();
+    for index in 0..count {
+        if index % 5 == 0 {
+            calls.push(&auth.access_token());
+        } else {
+            calls.push(&auth.fetch("/api/me".into(), None));
+        }
+    }
+    let results: Array = settle(Promise::all(&calls)).await.expect("all succeed").unchecked_into();
+    for result in results.iter() {
+        if result.as_string().is_none() {
+            assert_eq!(status(&result), 200);
+            assert_eq!(text(&json(&result).await, "username"), username);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn fifty_calls_before_restore_join_one_start_up_refresh() {
+    let (first, username) = signed_in(SERVER, &[solo()]).await;
+    drop(first); // a fresh page: only the cookies are left
+    let spy = spy_fetch();
+    let auth = client(SERVER, &[manual(), ("fetch", spy.clone().into())]);
+    assert_eq!(text(&auth.get_snapshot(), "status"), "loading", "the indicator says a session may exist");
+    many_calls_succeed(&auth, 50, &username).await;
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1, "one start-up refresh for 50 calls");
+    assert_eq!(call_count(&spy, "/api/me"), 40, "none went out without a token, none was retried");
+    assert_eq!(text(&auth.get_snapshot(), "status"), "signed_in");
+}
+
+#[wasm_bindgen_test]
+async fn fifty_calls_after_an_unawaited_restore_join_it() {
+    let (first, username) = signed_in(SERVER, &[solo()]).await;
+    drop(first);
+    let spy = spy_fetch();
+    let auth = client(SERVER, &[manual(), ("fetch", spy.clone().into())]);
+    let restoring = auth.restore();
+    many_calls_succeed(&auth, 50, &username).await;
+    assert_eq!(text(&settle(restoring).await.expect("restore"), "username"), username);
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1, "restore and 50 calls shared one refresh");
+    assert_eq!(call_count(&spy, "/api/me"), 40);
+}
+
+#[wasm_bindgen_test]
+async fn without_the_indicator_cookie_nothing_asks_the_server() {
+    forget_session().await;
+    let spy = spy_fetch();
+    let auth = client(SERVER, &[("fetch", spy.clone().into())]);
+    let (changes, _) = count_snapshot_changes(&auth);
+    assert_eq!(text(&auth.get_snapshot(), "status"), "signed_out", "known at once: no loading state");
+    assert!(settle(auth.restore()).await.expect("restore").is_null());
+    assert_eq!(error_code(&access_token(&auth).await.expect_err("no session")), "unauthenticated");
+    let me = get_me(&auth).await;
+    assert_eq!(status(&me), 401, "sent as written, without a token");
+    assert_eq!(call_count(&spy, "/auth/refresh"), 0, "an anonymous visitor costs no refresh");
+    assert!(field(&calls_to(&spy, "/api/me").get(0), "authorization").is_null());
+    assert_eq!(*changes.borrow(), 0, "nothing changed");
+}
+
+#[wasm_bindgen_test]
+async fn a_new_tab_adopts_a_siblings_live_token_without_a_refresh() {
+    let (first, username) = signed_in(SERVER, &[manual()]).await;
+    let spy = spy_fetch();
+    let second = client(SERVER, &[manual(), ("fetch", spy.clone().into())]);
+    let events = record_events(&second);
+    let user = settle(second.restore()).await.expect("restore");
+    assert_eq!(text(&user, "username"), username);
+    assert_eq!(call_count(&spy, "/auth/refresh"), 0, "handed over, not refreshed");
+    assert_eq!(access_token(&second).await.expect("token"), access_token(&first).await.expect("token"));
+    // The same expiry as the sibling's, up to the sub-millisecond part of performance.now().
+    let expiry_gap = second.expires_at().as_f64().expect("expiresAt") - first.expires_at().as_f64().expect("expiresAt");
+    assert!(expiry_gap.abs() < 2.0, "expiry differs by {expiry_gap} ms");
+    assert_eq!(types(&events), ["signed_in"]);
+    assert_eq!(status(&get_me(&second).await), 200);
+
+    // With no sibling left, a new tab refreshes as before.
+    drop((first, second));
+    let third = client(SERVER, &[manual(), ("fetch", spy.clone().into())]);
+    assert_eq!(text(&settle(third.restore()).await.expect("restore"), "username"), username);
+    assert_eq!(call_count(&spy, "/auth/refresh"), 1);
+}
+
+// ----- the debug option -----
+
+#[wasm_bindgen_test]
+async fn the_debug_option_reports_engine_decisions() {
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let sink = seen.clone();
+    let debug = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |message: JsValue, _detail: JsValue| {
+        sink.borrow_mut().push(message.as_string().expect("a message string"));
+    })
+    .into_js_value();
+    let (auth, _) = signed_in(SERVER, &[manual(), ("debug", debug.clone())]).await;
+    auth.invalidate_access_token();
+    let both = Array::of2(&auth.access_token(), &auth.access_token());
+    settle(Promise::all(&both)).await.expect("renewed");
+    drop(auth);
+    let (timed, _) = signed_in(SERVER, &[solo(), ("debug", debug)]).await;
+    drop(timed);
+    let messages = seen.borrow().clone();
+    for expected in ["took the refresh lock", "joined the refresh in flight", "scheduled the renewal"] {
+        assert!(messages.iter().any(|message| message.starts_with(expected)), "{expected}: {messages:?}");
+    }
+
+    let (console, _) = signed_in(SERVER, &[solo(), ("debug", true.into())]).await;
+    drop(console); // `true` logs to console.debug: nothing to check here but that it does not throw
+    let quiet = client(SERVER, &[solo(), ("debug", false.into())]);
+    drop(quiet);
+    let error = AuthClient::new(&object(&[("baseUrl", SERVER.into()), ("debug", "yes".into())])).err().expect("bad");
+    assert_eq!(error_code(&error), "invalid_options");
 }
 
 // ----- one refresh at a time -----
@@ -883,7 +1008,8 @@ async fn a_renewal_from_another_tab_that_crossed_a_logout_does_not_sign_back_in(
 
 #[wasm_bindgen_test]
 async fn a_lock_held_by_a_hung_tab_is_stolen_after_the_lock_timeout() {
-    let (_first, username) = signed_in(SERVER, &[manual()]).await;
+    let (first, username) = signed_in(SERVER, &[manual()]).await;
+    drop(first); // no sibling with a live token to hand over: the new client must refresh
     let release: Function = settle(hold_lock(&format!("reauth:{SERVER}"))).await.expect("lock").unchecked_into();
     let auth = client(SERVER, &[manual(), ("lockTimeoutMs", 600.into())]);
     let started = js_sys::Date::now();
