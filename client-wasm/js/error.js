@@ -52,6 +52,8 @@ export function guardAfterFree(Client) {
       };
     }
   }
+  // The glue aliases it to the unguarded free() (`using auth = …` after free() would throw).
+  if (typeof Symbol.dispose === "symbol") proto[Symbol.dispose] = proto.free;
 }
 
 // wasm-bindgen's init(), with every failure (no WebAssembly at all, as in iOS Lockdown Mode; a CSP

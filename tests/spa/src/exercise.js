@@ -61,6 +61,7 @@ export async function exercise({ AuthClient, ReauthError, isReauthError }) {
     check(isReauthError(thrown, "disposed"), `after free(), sync: ${thrown?.message}`);
   }
   auth.free();
+  if (typeof Symbol.dispose === "symbol") auth[Symbol.dispose]();
   // A call under way when free() comes fails with "disposed" too.
   const freedMidway = new AuthClient({ baseUrl });
   const pending = outcome(freedMidway.login(username, "wrong password"));
