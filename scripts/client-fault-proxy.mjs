@@ -6,12 +6,14 @@
 //   POST /__proxy/mode/down   drop every connection: the browser sees a network error
 //   POST /__proxy/mode/hang   accept requests and never answer: only the client's timeout ends them
 //   POST /__proxy/mode/503    answer 503 temporarily_unavailable, as the server does when its store is down
+//   POST /__proxy/mode/lose   forward to the server, let it answer in full, then drop the connection:
+//                             the server acted (rotated a token, say), the browser sees a network error
 // Preflights (OPTIONS) are always forwarded, so "503" reaches the page as a readable answer.
 // Binds 127.0.0.1 only and prints "client-fault-proxy listening on http://127.0.0.1:PORT".
 import http from "node:http";
 
 const target = new URL(process.argv[2] ?? "");
-const modes = new Set(["up", "down", "hang", "503"]);
+const modes = new Set(["up", "down", "hang", "503", "lose"]);
 let mode = "up";
 const hanging = new Set();
 
@@ -35,10 +37,15 @@ function corsHeaders(req) {
   return origin ? { "access-control-allow-origin": origin, "access-control-allow-credentials": "true", vary: "Origin" } : {};
 }
 
-function forward(req, res) {
+function forward(req, res, { loseAnswer = false } = {}) {
   const upstream = http.request(
     { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
     (answer) => {
+      if (loseAnswer) {
+        answer.resume();
+        answer.on("end", () => req.socket.destroy());
+        return;
+      }
       res.writeHead(answer.statusCode, answer.rawHeaders);
       answer.pipe(res);
     },
@@ -51,6 +58,7 @@ const server = http.createServer((req, res) => {
   if (req.url.startsWith("/__proxy/")) return control(req, res);
   if (req.method === "OPTIONS" || mode === "up") return forward(req, res);
   if (mode === "down") return req.socket.destroy();
+  if (mode === "lose") return forward(req, res, { loseAnswer: true });
   if (mode === "hang") {
     hanging.add(req.socket);
     req.socket.on("close", () => hanging.delete(req.socket));
