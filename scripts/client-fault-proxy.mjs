@@ -6,6 +6,8 @@
 //   POST /__proxy/mode/down   drop every connection: the browser sees a network error
 //   POST /__proxy/mode/hang   accept requests and never answer: only the client's timeout ends them
 //   POST /__proxy/mode/503    answer 503 temporarily_unavailable, as the server does when its store is down
+//   POST /__proxy/mode/lose   forward to the server, let it answer in full, then drop the connection:
+//                             the server acted (rotated a token, say), the browser sees a network error
 //   POST /__proxy/reject-token (body: an access token) answer 401 invalid_token to every request
 //                             carrying it, as a server does for a token it no longer accepts
 //   GET  /__proxy/counts      how many requests (preflights aside) reached the proxy, per path, and
@@ -17,7 +19,7 @@ import http from "node:http";
 
 const target = new URL(process.argv[2] ?? "");
 const port = Number(process.argv[3] ?? 0);
-const modes = new Set(["up", "down", "hang", "503"]);
+const modes = new Set(["up", "down", "hang", "503", "lose"]);
 let mode = "up";
 const hanging = new Set();
 const rejectedTokens = new Set();
@@ -56,10 +58,15 @@ function corsHeaders(req) {
   return origin ? { "access-control-allow-origin": origin, "access-control-allow-credentials": "true", vary: "Origin" } : {};
 }
 
-function forward(req, res) {
+function forward(req, res, { loseAnswer = false } = {}) {
   const upstream = http.request(
     { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
     (answer) => {
+      if (loseAnswer) {
+        answer.resume();
+        answer.on("end", () => req.socket.destroy());
+        return;
+      }
       res.writeHead(answer.statusCode, answer.rawHeaders);
       answer.pipe(res);
     },
@@ -87,6 +94,7 @@ const server = http.createServer((req, res) => {
   }
   if (mode === "up") return forward(req, res);
   if (mode === "down") return req.socket.destroy();
+  if (mode === "lose") return forward(req, res, { loseAnswer: true });
   if (mode === "hang") {
     hanging.add(req.socket);
     req.socket.on("close", () => hanging.delete(req.socket));

@@ -27,7 +27,7 @@ use crate::timing::{backoff_ms, Expiry, Instant};
 pub(crate) enum Effect {
     /// Call the `onChange` listeners with this event; the reason is the `signed_out` reason or the
     /// `refresh_failed` error code.
-    Emit(EventKind, Option<String>),
+    Emit(EventKind, Option<&'static str>),
     /// Tell the other tabs.
     Post(TabMessage),
     /// (Re)arm the one engine timer: a renewal or a retry, this many ms from now.
@@ -257,7 +257,7 @@ impl Engine {
 
     /// The session ends here: `reason` as in the `signed_out` event; `tell_tabs` unless the news
     /// came from another tab. Without a session there is no event, but the state becomes known.
-    pub(crate) fn end_session(&mut self, reason: &str, tell_tabs: bool) -> Effects {
+    pub(crate) fn end_session(&mut self, reason: &'static str, tell_tabs: bool) -> Effects {
         self.epoch = self.epoch.wrapping_add(1);
         self.failures = 0;
         self.signed_out = true;
@@ -267,7 +267,7 @@ impl Engine {
             if tell_tabs {
                 effects.push(Effect::Post(TabMessage::SignedOut { reason: reason.into() }));
             }
-            effects.push(Effect::Emit(EventKind::SignedOut, Some(reason.into())));
+            effects.push(Effect::Emit(EventKind::SignedOut, Some(reason)));
         }
         effects
     }
@@ -284,7 +284,7 @@ impl Engine {
             return Vec::new();
         }
         match message {
-            TabMessage::SignedOut { reason } => self.end_session(&reason, false),
+            TabMessage::SignedOut { reason } => self.end_session(sign_out_reason(Some(&reason)), false),
             TabMessage::Ask => match &self.session {
                 // Only a token that needs no renewal is worth handing over: the new tab would
                 // otherwise renew at once, which it can do alone.
@@ -397,7 +397,7 @@ impl Engine {
         if self.auto_refresh {
             effects.push(Effect::ArmTimer(delay));
         }
-        effects.push(Effect::Emit(EventKind::RefreshFailed, Some(error.code.as_str().into())));
+        effects.push(Effect::Emit(EventKind::RefreshFailed, Some(error.code.as_str())));
         effects
     }
 }
@@ -502,7 +502,7 @@ mod tests {
             vec![
                 Effect::Log(Decision::BackedOff(500.0)),
                 Effect::ArmTimer(500.0),
-                Effect::Emit(EventKind::RefreshFailed, Some("network".into())),
+                Effect::Emit(EventKind::RefreshFailed, Some("network")),
             ]
         );
         assert!(engine.has_session());
@@ -543,7 +543,7 @@ mod tests {
             vec![
                 Effect::CancelTimer,
                 Effect::Post(TabMessage::SignedOut { reason: "reused".into() }),
-                Effect::Emit(EventKind::SignedOut, Some("reused".into())),
+                Effect::Emit(EventKind::SignedOut, Some("reused")),
             ]
         );
         assert_eq!(engine.status(), Status::SignedOut);
@@ -623,7 +623,7 @@ mod tests {
     fn a_sign_out_from_another_tab_ends_the_session_without_echoing_it() {
         let mut engine = signed_in("t1");
         let effects = engine.tab_message(TabMessage::SignedOut { reason: "logout".into() }, at(1.0));
-        assert_eq!(effects, vec![Effect::CancelTimer, Effect::Emit(EventKind::SignedOut, Some("logout".into()))]);
+        assert_eq!(effects, vec![Effect::CancelTimer, Effect::Emit(EventKind::SignedOut, Some("logout"))]);
     }
 
     #[test]

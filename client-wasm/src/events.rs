@@ -31,10 +31,12 @@ impl EventKind {
 /// Why a session ended, as `signed_out` reports it.
 pub(crate) const LOGOUT: &str = "logout";
 
-/// Maps the server's `reason` for a dead refresh cookie onto the `signed_out` reasons. A cookie
-/// the browser no longer sends ("missing") has almost always hit its own Max-Age: that is expiry.
+/// Maps the server's `reason` for a dead refresh cookie (or another tab's `signed_out` reason) onto
+/// the `signed_out` reasons. A cookie the browser no longer sends ("missing") has almost always hit
+/// its own Max-Age: that is expiry.
 pub(crate) fn sign_out_reason(server_reason: Option<&str>) -> &'static str {
     match server_reason {
+        Some(LOGOUT) => LOGOUT,
         Some("revoked") => "revoked",
         Some("reused") => "reused",
         Some("inactive") => "inactive",

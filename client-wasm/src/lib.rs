@@ -22,7 +22,6 @@ mod tabs;
 mod timing;
 
 use alloc::rc::Rc;
-use alloc::string::String;
 
 use crate::js::promise;
 use js_sys::{Function, Promise};
@@ -207,11 +206,14 @@ impl AuthClient {
     /// A token to retry with after the server answered 401 to `rejectedToken`: a newer one this
     /// client holds, else the shared refresh's; `null` when there is none (signed out).
     #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
-    pub fn access_token_after_401(&self, #[wasm_bindgen(js_name = rejectedToken)] rejected_token: String) -> Promise {
+    pub fn access_token_after_401(
+        &self,
+        #[wasm_bindgen(js_name = rejectedToken, unchecked_param_type = "string")] rejected_token: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
-        promise(
-            async move { Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from)) },
-        )
+        // A non-string matches no token the client holds: the caller gets the current or a new one.
+        let rejected = rejected_token.as_string().unwrap_or_default();
+        promise(async move { Ok(inner.token_after_rejection(&rejected).await?.map_or(JsValue::NULL, JsValue::from)) })
     }
 
     /// Signs out here and in every tab, and revokes the session on the server.

@@ -606,8 +606,8 @@ async fn the_debug_option_reports_engine_decisions() {
     let (timed, _) = signed_in(SERVER, &[solo(), ("debug", debug)]).await;
     drop(timed);
     let messages = seen.borrow().clone();
-    for expected in ["took the refresh lock", "joined the refresh in flight", "scheduled the renewal"] {
-        assert!(messages.iter().any(|message| message.starts_with(expected)), "{expected}: {messages:?}");
+    for expected in ["reauth: took the lock", "reauth: joined the refresh in flight", "reauth: scheduled the renewal"] {
+        assert!(messages.iter().any(|message| message == expected), "{expected}: {messages:?}");
     }
 
     let (console, _) = signed_in(SERVER, &[solo(), ("debug", true.into())]).await;

@@ -24,9 +24,11 @@
 
 pub mod config;
 pub mod edge;
+mod hashing;
 pub mod http;
 pub mod password;
-mod rate_limit;
+pub mod rate_limit;
+pub mod revocation;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -39,7 +39,7 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
         /// Token store, as for `serve`.
-        #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db", global = true)]
+        #[arg(long, env = "REAUTH_STORE", default_value = "sqlite://reauth.db", global = true, hide_env_values = true)]
         store: String,
     },
 }

@@ -30,13 +30,12 @@ pub enum StartError {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The store could not be opened.
-    #[error("cannot open the token store {url}: {source}")]
+    #[error("cannot open the token store {url}: {cause}")]
     Store {
-        /// `REAUTH_STORE`.
+        /// `REAUTH_STORE`, its password replaced by `***` ([`redact_url`]).
         url: String,
-        /// Cause.
-        #[source]
-        source: crate::store::StoreError,
+        /// The cause's message, with the password removed wherever the driver repeated it.
+        cause: String,
     },
     /// The signing key could not be read or created.
     #[error(transparent)]
@@ -56,7 +55,10 @@ pub enum StartError {
 /// the signing key is kept by default.
 pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBuf>), StartError> {
     #[cfg_attr(not(any(feature = "sqlite", feature = "redis", feature = "postgres")), allow(unused_variables))]
-    let store_error = |source| StartError::Store { url: url.to_owned(), source };
+    let store_error = |source: crate::store::StoreError| StartError::Store {
+        url: redact_url(url),
+        cause: redact_secret_in(&source.to_string(), url),
+    };
     if url == "memory://" || url == "memory:" {
         return Ok((Arc::new(MemoryStore::new()), None));
     }
@@ -64,7 +66,10 @@ pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBu
     if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
         let path = rest.split('?').next().unwrap_or_default();
         if path.is_empty() || path == ":memory:" {
-            return Err(StartError::Config(format!("REAUTH_STORE {url:?}: give a file path, e.g. sqlite://reauth.db")));
+            return Err(StartError::Config(format!(
+                "REAUTH_STORE {:?}: give a file path, e.g. sqlite://reauth.db",
+                redact_url(url)
+            )));
         }
         let store = crate::store::SqliteStore::open_url(url).await.map_err(store_error)?;
         return Ok((Arc::new(store), Some(PathBuf::from(path))));
@@ -80,8 +85,54 @@ pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBu
         return Ok((Arc::new(crate::store::TimeLimited::new(store, STORE_CALL_LIMIT)), None));
     }
     Err(StartError::Config(format!(
-        "REAUTH_STORE {url:?} is not supported; use sqlite://PATH, redis://HOST:PORT, postgres://USER@HOST/DB or memory://"
+        "REAUTH_STORE {:?} is not supported; use sqlite://PATH, redis://HOST:PORT, postgres://USER@HOST/DB or memory://",
+        redact_url(url)
     )))
+}
+
+/// The password of a store URL (`scheme://user:PASSWORD@host/…`), if it has one.
+fn url_password(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (user_info, _) = authority.rsplit_once('@')?;
+    let (_, password) = user_info.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// A store URL fit for messages and logs: its password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    redact_secret_in(url, url)
+}
+
+/// `text` with the password of `url` (raw or percent-decoded) replaced by `***`.
+fn redact_secret_in(text: &str, url: &str) -> String {
+    let Some(password) = url_password(url) else { return text.to_owned() };
+    let decoded = percent_decode(password);
+    let mut redacted = text.replace(password, "***");
+    if !decoded.is_empty() {
+        redacted = redacted.replace(&decoded, "***");
+    }
+    redacted
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes.get(index + 1..index + 3).and_then(|pair| std::str::from_utf8(pair).ok());
+        match (bytes[index], hex.and_then(|pair| u8::from_str_radix(pair, 16).ok())) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 /// Whether several instances may share the store named by `url` (and so must share one key).
@@ -110,7 +161,7 @@ pub async fn build_service(args: &ServeArgs) -> Result<AuthService, StartError> 
         return Err(StartError::Config(format!(
             "REAUTH_STORE {:?} is shared by every instance, so they must share one signing key too: set \
              REAUTH_SIGNING_KEY to the same key file on each (create it once with `reauth-server keygen FILE`)",
-            args.store
+            redact_url(&args.store)
         )));
     }
     let (store, sqlite_path) = open_store(&args.store).await?;
@@ -140,6 +191,7 @@ pub struct RunningServer {
     pub service: AuthService,
     serve: JoinHandle<std::io::Result<()>>,
     purge: JoinHandle<()>,
+    revocations: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -158,6 +210,7 @@ impl RunningServer {
     ) -> Result<Self, StartError> {
         let listener = TcpListener::bind(bind).await.map_err(|source| StartError::Bind { addr: bind, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: bind, source })?;
+        service.set_listening_address(addr);
         let app = crate::http::app(service.clone(), www_dir);
         let serve = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -165,13 +218,15 @@ impl RunningServer {
                 .await
         });
         let purge = spawn_purge(service.clone());
-        Ok(Self { addr, service, serve, purge })
+        let revocations = tokio::spawn(service.clone().follow_revocations());
+        Ok(Self { addr, service, serve, purge, revocations })
     }
 
     /// Waits until the server stops (its shutdown future resolved, or it failed).
     pub async fn wait(self) -> std::io::Result<()> {
         let result = self.serve.await.unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)));
         self.purge.abort();
+        self.revocations.abort();
         result
     }
 
@@ -179,5 +234,23 @@ impl RunningServer {
     pub fn abort(self) {
         self.serve.abort();
         self.purge.abort();
+        self.revocations.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_passwords_never_reach_messages() {
+        assert_eq!(redact_url("postgres://app:s3cr%40t@db.internal/reauth"), "postgres://app:***@db.internal/reauth");
+        assert_eq!(redact_url("redis://:hunter2@cache:6379/0"), "redis://:***@cache:6379/0");
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+        assert_eq!(redact_url("sqlite://data/reauth.db"), "sqlite://data/reauth.db");
+        assert_eq!(
+            redact_secret_in("password authentication failed: s3cr@t", "postgres://app:s3cr%40t@db/reauth"),
+            "password authentication failed: ***"
+        );
     }
 }

@@ -6,9 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::Settings;
+use crate::hashing::{HashPool, BUSY_RETRY_AFTER_SECS};
 use crate::password::{self, check_password, check_username, normalize_username};
-use crate::rate_limit::LoginLimiter;
-use crate::store::{AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, TokenStore, UnixTime, User};
+use crate::rate_limit::{Limit, Throttle, ThrottleKey, Throttled};
+use crate::revocation::{RevocationList, POLL_EVERY, POLL_OVERLAP_SECS};
+use crate::store::{
+    AuditEvent, AuditKind, Family, NewFamily, Revocation, RevokeReason, RevokedSubject, StoreError, TokenStore,
+    UnixTime, User,
+};
 use crate::tokens::{random_id, AccessClaims, AccessTokenError, AccessTokens, Keys, RefreshToken};
 
 /// Seconds since the Unix epoch, now.
@@ -80,10 +85,16 @@ pub enum AuthError {
     /// Wrong username or password (or a disabled user): deliberately not told apart.
     #[error("invalid username or password")]
     InvalidCredentials,
-    /// Too many failed logins.
-    #[error("too many failed logins; retry in {retry_after_secs}s")]
+    /// Too many attempts (failed logins, registrations) from this client or for this account.
+    #[error("too many attempts; retry in {retry_after_secs}s")]
     RateLimited {
         /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
+    /// Every password-hashing worker is busy and the queue is full: retry shortly.
+    #[error("the server is busy; retry in {retry_after_secs}s")]
+    Busy {
+        /// Seconds to wait.
         retry_after_secs: i64,
     },
     /// The refresh token cannot be used any more; the client must log in.
@@ -167,7 +178,13 @@ struct Inner {
     store: Arc<dyn TokenStore>,
     access: AccessTokens,
     settings: Settings,
-    limiter: LoginLimiter,
+    throttle: Throttle,
+    /// The bound on argon2 work shared by login, registration and the token endpoint.
+    hashing: HashPool,
+    /// Revoked sessions and users whose access tokens may still be alive.
+    revocations: Arc<RevocationList>,
+    /// The origin of the address the server listens on, the public origin when none is configured.
+    listening_origin: OnceLock<String>,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
     dummy_hash: OnceLock<String>,
 }
@@ -176,8 +193,19 @@ impl AuthService {
     /// A service over `store`, signing with `keys`.
     pub fn new(store: Arc<dyn TokenStore>, keys: Keys, settings: Settings) -> Self {
         let access = AccessTokens::new(keys, &settings.issuer, &settings.audience, settings.access_ttl_secs);
-        let limiter = LoginLimiter::new(settings.login_limits.clone());
-        Self { inner: Arc::new(Inner { store, access, settings, limiter, dummy_hash: OnceLock::new() }) }
+        let throttle = Throttle::new(settings.login_limits.enabled);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                access,
+                settings,
+                throttle,
+                hashing: HashPool::per_core(),
+                revocations: Arc::new(RevocationList::new()),
+                listening_origin: OnceLock::new(),
+                dummy_hash: OnceLock::new(),
+            }),
+        }
     }
 
     /// The settings in force.
@@ -185,9 +213,80 @@ impl AuthService {
         &self.inner.settings
     }
 
+    /// The origins at which browsers reach this server: `REAUTH_PUBLIC_ORIGIN`, or, when that is
+    /// unset, the origin of the listening address (see [`Self::set_listening_address`]).
+    pub fn public_origins(&self) -> Vec<String> {
+        if self.inner.settings.public_origins.is_empty() {
+            self.inner.listening_origin.get().cloned().into_iter().collect()
+        } else {
+            self.inner.settings.public_origins.clone()
+        }
+    }
+
+    /// The canonical public origin (the first of [`Self::public_origins`]), if known.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_origins().into_iter().next()
+    }
+
+    /// Records the bound address, whose `http://` origin stands in for the public origin when
+    /// `REAUTH_PUBLIC_ORIGIN` is unset (local development). Only the first call counts.
+    pub fn set_listening_address(&self, addr: std::net::SocketAddr) {
+        if self.inner.listening_origin.set(format!("http://{addr}")).is_ok()
+            && self.inner.settings.public_origins.is_empty()
+        {
+            tracing::warn!(
+                origin = %format!("http://{addr}"),
+                "REAUTH_PUBLIC_ORIGIN is unset: taking the listening address as the public origin; set it in production"
+            );
+        }
+    }
+
+    /// The attempt counters shared by every expensive, guessable check (password logins,
+    /// registrations, wallet sign-ins): reserve before checking, settle after.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.inner.store
+    }
+
+    /// The revocations access tokens are checked against (see [`crate::revocation`]).
+    pub fn revocations(&self) -> &Arc<RevocationList> {
+        &self.inner.revocations
+    }
+
+    /// Keeps [`Self::revocations`] in step with revocations made by other instances sharing the
+    /// store, polling every [`POLL_EVERY`]; runs until dropped. [`crate::server::RunningServer`]
+    /// spawns it; an application serving [`crate::router`] itself spawns it too.
+    pub async fn follow_revocations(self) {
+        let mut since = unix_now() - self.inner.settings.access_ttl_secs - POLL_OVERLAP_SECS;
+        let mut interval = tokio::time::interval(POLL_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let now = unix_now();
+            match self.inner.store.revocations_since(since).await {
+                Ok(revocations) => {
+                    for revocation in &revocations {
+                        self.inner.revocations.apply(revocation, now);
+                    }
+                    self.inner.revocations.prune(now);
+                    since = now - POLL_OVERLAP_SECS;
+                }
+                Err(error) => tracing::warn!(%error, "cannot read revocations from the store; will retry"),
+            }
+        }
+    }
+
+    /// Refuses the access tokens of `subject` from now on: at once on this instance, and on the
+    /// others at their next poll. Kept as long as such a token could be alive.
+    async fn revoke_access(&self, subject: RevokedSubject) -> Result<(), StoreError> {
+        let now = unix_now();
+        let revocation = Revocation { subject, at: now, expires_at: now + self.inner.settings.access_ttl_secs + 1 };
+        self.inner.revocations.apply(&revocation, now);
+        self.inner.store.record_revocation(&revocation).await
     }
 
     /// Access-token issuing and verification.
@@ -200,13 +299,27 @@ impl AuthService {
         self.inner.access.verify(token, unix_now())
     }
 
-    /// Creates a user after checking the username and password rules.
-    #[tracing::instrument(skip(self, password))]
-    pub async fn register(&self, username: &str, password: &str) -> Result<UserView, AuthError> {
+    /// Creates a user after checking the username and password rules. Every attempt that gets as
+    /// far as hashing counts against the client address's registration limit.
+    #[tracing::instrument(skip(self, password, client), fields(client_ip = client.ip.as_deref()))]
+    pub async fn register(&self, username: &str, password: &str, client: &ClientInfo) -> Result<UserView, AuthError> {
         if !self.inner.settings.allow_registration {
             return Err(AuthError::RegistrationClosed);
         }
-        self.create_user(username, password).await
+        let limits = &self.inner.settings.login_limits;
+        let limit = Limit { max: limits.registrations_per_address, window_secs: limits.window_secs };
+        let normalized = normalize_username(username);
+        // Input errors cost nothing to answer, so they are not counted.
+        check_username(&normalized).map_err(AuthError::InvalidInput)?;
+        check_password(password, &normalized).map_err(AuthError::InvalidInput)?;
+        let key = ThrottleKey::address("register-addr", client.ip.as_deref(), limit);
+        let attempt = self.inner.throttle.reserve(vec![key], unix_now()).map_err(rate_limited)?;
+        let result = self.create_user(username, password).await;
+        match &result {
+            Err(AuthError::Unavailable(_) | AuthError::Busy { .. }) => attempt.refund(),
+            _ => attempt.failed(),
+        }
+        result
     }
 
     /// Creates a user regardless of `allow_registration` (the `user add` command).
@@ -214,7 +327,7 @@ impl AuthService {
         let username = normalize_username(username);
         check_username(&username).map_err(AuthError::InvalidInput)?;
         check_password(password, &username).map_err(AuthError::InvalidInput)?;
-        let password_hash = hash_blocking(password.to_owned()).await;
+        let password_hash = self.inner.hashing.hash(password.to_owned()).await.map_err(busy)?;
         let user = User { id: random_id(), username, password_hash, active: true, created_at: unix_now() };
         match self.inner.store.create_user(&user).await {
             Ok(()) => Ok(UserView::from(&user)),
@@ -228,25 +341,59 @@ impl AuthService {
     pub async fn login(&self, username: &str, password: &str, client: &ClientInfo) -> Result<Issued, AuthError> {
         let username = normalize_username(username);
         let now = unix_now();
-        let limiter = &self.inner.limiter;
-        if let Err(retry_after_secs) = limiter.check(&username, client.ip.as_deref(), now) {
+        let limits = &self.inner.settings.login_limits;
+        let keys = vec![
+            ThrottleKey::subject_at_address(
+                "login",
+                &username,
+                client.ip.as_deref(),
+                Limit { max: limits.per_username, window_secs: limits.window_secs },
+            )
+            .reset_on_success(),
+            ThrottleKey::address(
+                "login-addr",
+                client.ip.as_deref(),
+                Limit { max: limits.per_address, window_secs: limits.window_secs },
+            ),
+        ];
+        // Reserved before the hash, so a burst cannot get more guesses through than the limit.
+        let attempt = self.inner.throttle.reserve(keys, now).map_err(|throttled| {
             tracing::warn!(username, "login throttled");
-            return Err(AuthError::RateLimited { retry_after_secs });
-        }
+            rate_limited(throttled)
+        })?;
+        let user = match self.check_credentials(&username, password, client).await {
+            Ok(user) => {
+                attempt.succeeded();
+                user
+            }
+            Err(error @ AuthError::InvalidCredentials) => {
+                attempt.failed();
+                return Err(error);
+            }
+            Err(error) => {
+                attempt.refund();
+                return Err(error);
+            }
+        };
+        self.start_session(&user, client, now).await
+    }
+
+    /// The password check of [`Self::login`]: the user if the password is right and the user active.
+    /// Failures are audited; every path costs one argon2 verification.
+    async fn check_credentials(&self, username: &str, password: &str, client: &ClientInfo) -> Result<User, AuthError> {
         let user = if password.len() > password::MAX_PASSWORD_LEN {
             None
         } else {
-            self.inner.store.user_by_name(&username).await?
+            self.inner.store.user_by_name(username).await?
         };
         let hash = match &user {
             Some(user) => user.password_hash.clone(),
-            None => self.dummy_hash().await,
+            None => self.dummy_hash().await?,
         };
-        let password_ok = verify_blocking(password.to_owned(), hash).await && user.is_some();
-        let user = match user {
-            Some(user) if password_ok && user.active => user,
+        let password_ok = self.inner.hashing.verify(password.to_owned(), hash).await.map_err(busy)? && user.is_some();
+        match user {
+            Some(user) if password_ok && user.active => Ok(user),
             user => {
-                limiter.record_failure(&username, client.ip.as_deref(), now);
                 let detail = match &user {
                     None => "unknown_user",
                     Some(_) if !password_ok => "bad_password",
@@ -254,10 +401,13 @@ impl AuthService {
                 };
                 let user_id = user.as_ref().map(|user| user.id.clone());
                 self.record(AuditKind::LoginFailed, user_id, None, client, Some(detail)).await?;
-                return Err(AuthError::InvalidCredentials);
+                Err(AuthError::InvalidCredentials)
             }
-        };
-        limiter.record_success(&username);
+        }
+    }
+
+    /// Starts a session (family) for a user whose identity was just proved, and audits the login.
+    async fn start_session(&self, user: &User, client: &ClientInfo, now: UnixTime) -> Result<Issued, AuthError> {
         let settings = &self.inner.settings;
         let family = NewFamily {
             id: random_id(),
@@ -270,7 +420,32 @@ impl AuthService {
         };
         self.inner.store.create_family(&family).await?;
         self.record(AuditKind::Login, Some(user.id.clone()), Some(&family.id), client, None).await?;
-        Ok(self.issue(&user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
+        self.enforce_session_limit(&user.id, &family.id, client, now).await?;
+        Ok(self.issue(user, &family.id, 0, family.token_expires_at.min(family.expires_at), now))
+    }
+
+    /// Past `REAUTH_MAX_SESSIONS_PER_USER` live sessions, revokes the least recently used ones (never
+    /// the one just started) and audits each, so a user looping logins cannot grow the store.
+    async fn enforce_session_limit(
+        &self,
+        user_id: &str,
+        new_session: &str,
+        client: &ClientInfo,
+        now: UnixTime,
+    ) -> Result<(), AuthError> {
+        let store = &self.inner.store;
+        let live = store.live_families(user_id, now).await?;
+        let excess = live.len().saturating_sub(self.inner.settings.max_sessions_per_user);
+        // Most recently used first: the excess is at the end.
+        let oldest = live.iter().rev().filter(|family| family.id != new_session).take(excess);
+        for family in oldest {
+            if store.revoke_family(&family.id, RevokeReason::Revoked).await? {
+                self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
+                let user = Some(user_id.to_owned());
+                self.record(AuditKind::Revoke, user, Some(&family.id), client, Some("session limit")).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Rotates a refresh token: the presented generation is consumed and its successor issued.
@@ -293,7 +468,10 @@ impl AuthService {
         let (family, detail) =
             match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
                 Some(family) => (family, None),
-                None => (self.classify_failed_rotation(&token, client, now).await?, Some("reuse_interval")),
+                None => {
+                    let (family, detail) = self.classify_failed_rotation(&token, client, now).await?;
+                    (family, Some(detail))
+                }
             };
         // One store round trip where the backend allows: the user is read and, if active, the
         // refresh event is written with it.
@@ -302,6 +480,7 @@ impl AuthService {
             Some(user) if user.active => user,
             _ => {
                 if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
+                    self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
                     self.record(
                         AuditKind::Revoke,
                         Some(family.user_id.clone()),
@@ -318,14 +497,21 @@ impl AuthService {
         Ok(self.issue(&user, &family.id, family.generation, family.token_expires_at, now))
     }
 
-    /// The compare-and-swap failed: decide between the grace interval (hand out the current
-    /// successor again), reuse (revoke), and a session that simply ended.
+    /// The compare-and-swap failed: decide between handing out the current successor again, reuse
+    /// (revoke), and a session that simply ended.
+    ///
+    /// The token just before the current generation gets the current successor back, whenever it
+    /// comes, as long as that successor has not been used (the family would have moved on): a
+    /// concurrent tab, or a retry after a rotation whose answer was lost (the user read or the
+    /// audit write failed after the swap, a timeout, a dropped connection). The audit detail says
+    /// which: `reuse_interval` within `REAUTH_REUSE_INTERVAL` of the rotation, `unused_successor`
+    /// after it. Any older token is reuse. `REAUTH_REUSE_INTERVAL=0s` turns the hand-back off.
     async fn classify_failed_rotation(
         &self,
         token: &RefreshToken,
         client: &ClientInfo,
         now: UnixTime,
-    ) -> Result<Family, AuthError> {
+    ) -> Result<(Family, &'static str), AuthError> {
         let store = &self.inner.store;
         let Some(family) = store.family(&token.family_id).await? else {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
@@ -337,8 +523,10 @@ impl AuthService {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
         }
         let is_predecessor = token.generation.checked_add(1) == Some(family.generation);
-        if is_predecessor && now - family.rotated_at <= self.inner.settings.reuse_interval_secs {
-            return Ok(family);
+        let interval = self.inner.settings.reuse_interval_secs;
+        if is_predecessor && interval > 0 {
+            let detail = if now - family.rotated_at <= interval { "reuse_interval" } else { "unused_successor" };
+            return Ok((family, detail));
         }
         if token.generation > family.generation {
             // A valid MAC for a generation never issued: only a key holder could make it.
@@ -346,6 +534,7 @@ impl AuthService {
             return Err(AuthError::SessionEnded(DeadReason::Invalid));
         }
         if store.revoke_family(&family.id, RevokeReason::Reused).await? {
+            self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
             let detail = format!("generation {} presented, current {}", token.generation, family.generation);
             tracing::warn!(session_id = %family.id, user_id = %family.user_id, %detail, "refresh token reuse: session revoked");
             self.record(
@@ -369,15 +558,40 @@ impl AuthService {
         let store = &self.inner.store;
         if let Some(family) = store.family(&token.family_id).await? {
             if store.revoke_family(&family.id, RevokeReason::Logout).await? {
+                self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
                 self.record(AuditKind::Logout, Some(family.user_id), Some(&family.id), client, None).await?;
             }
         }
         Ok(())
     }
 
+    /// RFC 7009 revocation: a refresh token ends its session as a logout does; an access token of
+    /// ours ends the session it belongs to. Anything else is ignored (the caller answers 200).
+    pub async fn revoke_token(&self, token: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        if RefreshToken::decode(self.inner.access.keys(), token).is_ok() {
+            return self.logout(Some(token), client).await;
+        }
+        let Ok(claims) = self.verify_access_token(token) else { return Ok(()) };
+        let store = &self.inner.store;
+        if store.revoke_family(&claims.sid, RevokeReason::Logout).await? {
+            self.revoke_access(RevokedSubject::Session(claims.sid.clone())).await?;
+            self.record(AuditKind::Logout, Some(claims.sub.clone()), Some(&claims.sid), client, Some("revocation"))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Ends every session of the user.
     pub async fn logout_all(&self, claims: &AccessClaims, client: &ClientInfo) -> Result<u64, AuthError> {
-        let revoked = self.inner.store.revoke_user_families(&claims.sub, RevokeReason::Revoked).await?;
+        let now = unix_now();
+        let store = &self.inner.store;
+        let live = store.live_families(&claims.sub, now).await?;
+        let revoked = store.end_user_sessions(&claims.sub, now, RevokeReason::Revoked).await?;
+        // Tokens of earlier seconds by the user cutoff, those of this second by their sessions.
+        self.revoke_access(RevokedSubject::User { user_id: claims.sub.clone(), issued_before: now }).await?;
+        for family in live {
+            self.revoke_access(RevokedSubject::Session(family.id)).await?;
+        }
         let detail = format!("{revoked} sessions");
         self.record(AuditKind::LogoutAll, Some(claims.sub.clone()), Some(&claims.sid), client, Some(&detail)).await?;
         Ok(revoked)
@@ -411,6 +625,7 @@ impl AuthService {
         match store.family(session_id).await? {
             Some(family) if family.user_id == claims.sub => {
                 if store.revoke_family(session_id, RevokeReason::Revoked).await? {
+                    self.revoke_access(RevokedSubject::Session(session_id.to_owned())).await?;
                     self.record(AuditKind::Revoke, Some(claims.sub.clone()), Some(session_id), client, None).await?;
                 }
                 Ok(())
@@ -435,7 +650,10 @@ impl AuthService {
         let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.set_user_active(&user.id, active).await?;
         if !active {
-            let revoked = store.revoke_user_families(&user.id, RevokeReason::Inactive).await?;
+            let now = unix_now();
+            let revoked = store.end_user_sessions(&user.id, now, RevokeReason::Inactive).await?;
+            // A disabled user cannot sign in again, so this second's tokens can all go.
+            self.revoke_access(RevokedSubject::User { user_id: user.id.clone(), issued_before: now + 1 }).await?;
             let detail = format!("user disabled, {revoked} sessions");
             self.record(AuditKind::Revoke, Some(user.id), None, &ClientInfo::default(), Some(&detail)).await?;
         }
@@ -447,6 +665,7 @@ impl AuthService {
         let store = &self.inner.store;
         let user = store.user_by_name(&normalize_username(username)).await?.ok_or(AuthError::NotFound)?;
         store.delete_user(&user.id).await?;
+        self.revoke_access(RevokedSubject::User { user_id: user.id.clone(), issued_before: unix_now() + 1 }).await?;
         Ok(())
     }
 
@@ -475,12 +694,12 @@ impl AuthService {
         }
     }
 
-    async fn dummy_hash(&self) -> String {
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
         if let Some(hash) = self.inner.dummy_hash.get() {
-            return hash.clone();
+            return Ok(hash.clone());
         }
-        let hash = hash_blocking("reauth timing equaliser".to_owned()).await;
-        self.inner.dummy_hash.get_or_init(|| hash).clone()
+        let hash = self.inner.hashing.hash("reauth timing equaliser".to_owned()).await.map_err(busy)?;
+        Ok(self.inner.dummy_hash.get_or_init(|| hash).clone())
     }
 
     /// Writes an audit event to the store and to the log.
@@ -497,6 +716,14 @@ impl AuthService {
         log_event(&event);
         Ok(())
     }
+}
+
+fn busy(_: crate::hashing::Busy) -> AuthError {
+    AuthError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }
+}
+
+fn rate_limited(throttled: Throttled) -> AuthError {
+    AuthError::RateLimited { retry_after_secs: throttled.retry_after_secs }
 }
 
 fn audit_event(
@@ -528,15 +755,4 @@ fn log_event(event: &AuditEvent) {
         user_agent = event.user_agent.as_deref(),
         detail = event.detail.as_deref(),
     );
-}
-
-async fn hash_blocking(password: String) -> String {
-    match tokio::task::spawn_blocking(move || password::hash_password(&password)).await {
-        Ok(hash) => hash,
-        Err(join_error) => std::panic::resume_unwind(join_error.into_panic()),
-    }
-}
-
-async fn verify_blocking(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
 }

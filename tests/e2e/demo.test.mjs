@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 
-import { PASSWORD, ReauthServer, eventTypes, launchBrowser, registerThroughPage, waitForEvent } from "./harness.mjs";
+import {
+  PASSWORD, eventTypes, launchBrowser, openDemo, registerThroughPage, setUp as setUpWith, waitForEvent,
+} from "./harness.mjs";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 let browser;
@@ -11,28 +13,7 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-/** A fresh server, a fresh browser context (one "device"), and cleanup for both. */
-/** A fresh server, a fresh browser context (one "device"), and cleanup for both. Any uncaught error
- * in a page of the test fails the test. */
-async function setUp(t, env) {
-  const server = await ReauthServer.start(env);
-  const context = await browser.newContext();
-  const pageErrors = [];
-  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(error)));
-  t.after(async () => {
-    await context.close();
-    await server.close();
-    assert.deepEqual(pageErrors.map(String), [], "uncaught errors in the page");
-  });
-  return { server, context };
-}
-
-async function openDemo(context, server) {
-  const page = await context.newPage();
-  await page.goto(server.url);
-  await page.waitForSelector("#status:not([data-state=loading])");
-  return page;
-}
+const setUp = (t, env) => setUpWith(t, browser, env);
 
 describe("demo page", () => {
   test("signs in, shows /api/me, and renews the token before it expires", async (t) => {

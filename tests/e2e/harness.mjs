@@ -1,5 +1,6 @@
 // Shared set-up for the end-to-end tests: a real reauth-server process on a SQLite file, serving the
 // demo page, and Debian's Chromium driven by playwright-core.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -19,8 +20,14 @@ const CHROMIUM_ARGS = [
 
 export const PASSWORD = "correct horse battery";
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+/** `backForwardCache`: keep Chromium's back/forward cache on (Playwright turns it off by default). */
+export function launchBrowser({ backForwardCache = false } = {}) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    ignoreDefaultArgs: backForwardCache ? ["--disable-back-forward-cache"] : [],
+  });
 }
 
 function freePort() {
@@ -113,4 +120,32 @@ export async function waitForEvent(page, type, { count = 1, timeout = 15_000 } =
     [type, count],
     { timeout },
   );
+}
+
+/** A free loopback port. */
+export { freePort };
+
+/**
+ * A fresh server, a fresh browser context (one "device"), and cleanup for both. Any uncaught error
+ * in a page of the test fails the test.
+ */
+export async function setUp(t, browser, env) {
+  const server = await ReauthServer.start(env);
+  const context = await browser.newContext();
+  const pageErrors = [];
+  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(error)));
+  t.after(async () => {
+    await context.close();
+    await server.close();
+    assert.deepEqual(pageErrors.map(String), [], "uncaught errors in the page");
+  });
+  return { server, context };
+}
+
+/** Opens the demo page at `url` (default: the server's) and waits until its start-up has settled. */
+export async function openDemo(context, server, url = server.url) {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForSelector("#status:not([data-state=loading])");
+  return page;
 }

@@ -7,7 +7,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::cookies::Cookies;
+use super::cookies::{CookieValue, Cookies};
 use super::error::ApiError;
 use super::extract::{AuthenticatedUser, FormOrJson, JsonBody};
 use crate::service::{AuthService, ClientInfo, Issued, SessionView, UserView};
@@ -22,6 +22,7 @@ pub(super) fn router() -> Router<AuthService> {
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/token", post(token))
+        .route("/auth/revoke", post(revoke))
         .route("/auth/logout", post(logout))
         .route("/auth/logout-all", post(logout_all))
         .route("/auth/sessions", get(sessions))
@@ -67,9 +68,10 @@ fn browser_tokens(service: &AuthService, issued: &Issued) -> Response {
 
 async fn register(
     State(service): State<AuthService>,
+    client: ClientInfo,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let user = service.register(&body.username, &body.password).await?;
+    let user = service.register(&body.username, &body.password, &client).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "user": user }))).into_response())
 }
 
@@ -88,7 +90,18 @@ async fn refresh(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cookies = cookies(&service);
-    match service.refresh(cookies.refresh_token(&headers), &client).await {
+    let presented = match cookies.refresh_cookie(&headers) {
+        CookieValue::Conflicting => {
+            tracing::warn!(
+                client_ip = client.ip.as_deref(),
+                "refresh cookie sent twice with different values: refused"
+            );
+            return Err(ApiError::DuplicateCookie { clear_stale: cookies.clear_other_path() });
+        }
+        CookieValue::Absent => None,
+        CookieValue::One(token) => Some(token),
+    };
+    match service.refresh(presented, &client).await {
         Ok(issued) => Ok(browser_tokens(&service, &issued)),
         Err(error) => Err(ApiError::from_auth(error, || cookies.clear())),
     }
@@ -110,7 +123,7 @@ async fn token(
 ) -> Result<Response, ApiError> {
     let missing = |field: &str| ApiError::InvalidRequest(format!("{field} is required"));
     let issued = match request.grant_type.as_deref() {
-        Some("password") => {
+        Some("password") if service.settings().password_grant => {
             let username = request.username.ok_or_else(|| missing("username"))?;
             let password = request.password.ok_or_else(|| missing("password"))?;
             service.login(&username, &password, &client).await
@@ -133,14 +146,53 @@ async fn token(
     Ok(Json(body).into_response())
 }
 
+/// RFC 7009 token revocation request.
+#[derive(Deserialize)]
+struct RevocationRequest {
+    token: Option<String>,
+    /// Accepted and ignored: every token type is searched anyway, as §2.1 allows.
+    #[serde(default, rename = "token_type_hint")]
+    _token_type_hint: Option<String>,
+}
+
+/// `POST /auth/revoke` (RFC 7009): ends the session of a refresh token (or of an access token)
+/// handed out in a body. 200 also for an unknown, malformed or already revoked token (§2.2), so the
+/// answer tells nothing about the token.
+async fn revoke(
+    State(service): State<AuthService>,
+    client: ClientInfo,
+    FormOrJson(request): FormOrJson<RevocationRequest>,
+) -> Result<StatusCode, ApiError> {
+    let token = request.token.ok_or_else(|| ApiError::InvalidRequest("token is required".into()))?;
+    service.revoke_token(&token, &client).await?;
+    Ok(StatusCode::OK)
+}
+
 async fn logout(
     State(service): State<AuthService>,
     client: ClientInfo,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let cookies = cookies(&service);
-    service.logout(cookies.refresh_token(&headers), &client).await?;
-    Ok(no_content_clearing(&cookies))
+    // Every refresh cookie sent: with a planted duplicate, the real session still ends.
+    let mut revoked = true;
+    for token in cookies.refresh_tokens(&headers) {
+        if let Err(error) = service.logout(Some(token), &client).await {
+            tracing::warn!(%error, "logout: the session could not be revoked in the store; cookies cleared anyway");
+            revoked = false;
+        }
+    }
+    if revoked {
+        return Ok(no_content_clearing(&cookies));
+    }
+    // Signed out here all the same: the cookies go, and the answer says the server-side revocation
+    // did not happen (the refresh token dies at its expiry, or at the next logout-all).
+    let body = serde_json::json!({ "server_revoked": false, "reason": "unavailable" });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    for cookie in cookies.clear() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 async fn logout_all(

@@ -1,8 +1,20 @@
 //! The cookies: the HttpOnly refresh cookie, a script-readable indicator (path `/`) that only says
 //! "a session may exist", so a page can skip a pointless refresh call, and, when
 //! [`CookieSettings::access_cookie`] is on, an HttpOnly access cookie (path `/`) for server-rendered
-//! pages. The refresh cookie's path is `/auth`, or `/` with the access cookie, because the pages
-//! behind [`crate::edge::SilentRefreshLayer`] must see it to refresh.
+//! pages.
+//!
+//! **Names.** With `Secure` cookies and no `Domain` (the production default), the refresh and access
+//! cookies carry the `__Host-` prefix: the browser then accepts them only host-only, `Secure`, with
+//! `Path=/`, so a page on a sibling subdomain cannot plant a cookie of the same name (the attack the
+//! `__Secure-` prefix alone allows: `Domain=.example.com` and a longer `Path`, sent first). The
+//! refresh cookie's path is therefore `/`. With `REAUTH_COOKIE_DOMAIN` (cookies shared by
+//! subdomains) the prefix is `__Secure-`, and over plain http there is none; there the refresh path
+//! is `/auth`, or `/` with the access cookie, because the pages behind
+//! [`crate::edge::SilentRefreshLayer`] must see it to refresh.
+//!
+//! **Duplicates.** A request carrying one of these cookies twice with different values is either a
+//! stale cookie at the other path or a planted one; nothing tells which is ours, so neither is used:
+//! [`CookieValue::Conflicting`].
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
@@ -15,6 +27,28 @@ const ACCESS_NAME: &str = "reauth_access";
 const AUTH_PATH: &str = "/auth";
 const ROOT_PATH: &str = "/";
 
+/// One cookie as the request carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieValue<'a> {
+    /// Not sent (or sent empty).
+    Absent,
+    /// Sent once, or several times with the same value.
+    One(&'a str),
+    /// Sent several times with different values: a stale cookie at another path, or one planted by
+    /// a sibling subdomain. Neither is used.
+    Conflicting,
+}
+
+impl<'a> CookieValue<'a> {
+    /// The value when there is exactly one.
+    pub fn single(self) -> Option<&'a str> {
+        match self {
+            Self::One(value) => Some(value),
+            Self::Absent | Self::Conflicting => None,
+        }
+    }
+}
+
 /// Names and attributes of the cookies, from [`CookieSettings`].
 #[derive(Clone, Debug)]
 pub struct Cookies {
@@ -23,21 +57,29 @@ pub struct Cookies {
     access_name: String,
     access_enabled: bool,
     secure: bool,
+    /// `__Host-` names: one path (`/`), no `Domain`.
+    host_only: bool,
     domain: Option<String>,
 }
 
 impl Cookies {
     /// The cookie names and attributes for these settings.
     pub fn new(settings: &CookieSettings) -> Self {
-        // The __Secure- prefix makes browsers refuse the cookie unless it is Secure and was set over
-        // https, so a network attacker cannot plant one over plain http.
-        let name = |base: &str| if settings.secure { format!("__Secure-{base}") } else { base.to_owned() };
+        // __Host-: Secure, set over https, host-only, Path=/ (no sibling can plant it). __Secure-
+        // (with a Domain): Secure and set over https, so at least no network attacker can plant it.
+        let host_only = settings.secure && settings.domain.is_none();
+        let name = |base: &str| match (host_only, settings.secure) {
+            (true, _) => format!("__Host-{base}"),
+            (false, true) => format!("__Secure-{base}"),
+            (false, false) => base.to_owned(),
+        };
         Self {
             refresh_name: name(REFRESH_NAME),
-            refresh_path: if settings.access_cookie { ROOT_PATH } else { AUTH_PATH },
+            refresh_path: if host_only || settings.access_cookie { ROOT_PATH } else { AUTH_PATH },
             access_name: name(ACCESS_NAME),
             access_enabled: settings.access_cookie,
             secure: settings.secure,
+            host_only,
             domain: settings.domain.clone(),
         }
     }
@@ -52,23 +94,46 @@ impl Cookies {
         self.access_enabled.then_some(self.access_name.as_str())
     }
 
-    /// The refresh token from the request's `Cookie` headers.
-    pub fn refresh_token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        let mut values = cookie_values(headers, &self.refresh_name);
-        // After the access cookie is switched on or off, a stale refresh cookie can linger at the
-        // other path until it expires; reading it would present a rotated token and revoke the
-        // session as reused. Browsers list longer paths first (RFC 6265 §5.4), so ours is the
-        // first when it lives at `/auth` and the last when it lives at `/`.
-        if self.refresh_path == ROOT_PATH {
-            values.last()
-        } else {
-            values.next()
-        }
+    /// The refresh cookie as the request carries it.
+    pub fn refresh_cookie<'a>(&self, headers: &'a HeaderMap) -> CookieValue<'a> {
+        single_cookie(headers, &self.refresh_name)
     }
 
-    /// The access token from the request's `Cookie` headers (`None` unless the cookie is enabled).
+    /// The refresh token from the request's `Cookie` headers, when it is sent exactly once.
+    pub fn refresh_token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        self.refresh_cookie(headers).single()
+    }
+
+    /// Every distinct refresh token the request carries (logout ends the sessions of them all).
+    pub fn refresh_tokens<'a>(&self, headers: &'a HeaderMap) -> Vec<&'a str> {
+        let mut tokens: Vec<&str> =
+            cookie_values(headers, &self.refresh_name).filter(|value| !value.is_empty()).collect();
+        tokens.dedup();
+        tokens
+    }
+
+    /// The access token from the request's `Cookie` headers (`None` unless the cookie is enabled,
+    /// and unless it is sent exactly once).
     pub fn access_token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        cookie_values(headers, self.access_name()?).next().filter(|token| !token.is_empty())
+        single_cookie(headers, self.access_name()?).single()
+    }
+
+    /// `Set-Cookie` values deleting a refresh cookie of ours left at the path we no longer use (after
+    /// the access cookie was switched on or off): the answer to [`CookieValue::Conflicting`] that
+    /// removes a stale duplicate and leaves the cookie in use, and any planted one, alone.
+    pub fn clear_other_path(&self) -> Vec<HeaderValue> {
+        if self.host_only {
+            return Vec::new(); // a __Host- cookie has one path
+        }
+        vec![self.build(&self.refresh_name, "", self.other_refresh_path(), true, 0)]
+    }
+
+    fn other_refresh_path(&self) -> &'static str {
+        if self.refresh_path == ROOT_PATH {
+            AUTH_PATH
+        } else {
+            ROOT_PATH
+        }
     }
 
     /// `Set-Cookie` values for freshly issued tokens: refresh and indicator cookies valid as long as
@@ -89,15 +154,24 @@ impl Cookies {
     }
 
     /// `Set-Cookie` values that delete every cookie reauth sets, whatever the settings, including a
-    /// refresh cookie left at the other path by an earlier setting.
+    /// refresh cookie left at the other path by an earlier setting (or, with `__Host-` names, the
+    /// `__Secure-` cookies of earlier versions).
     pub fn clear(&self) -> Vec<HeaderValue> {
-        let other_refresh_path = if self.refresh_path == ROOT_PATH { AUTH_PATH } else { ROOT_PATH };
-        vec![
+        let mut cookies = vec![
             self.build(&self.refresh_name, "", self.refresh_path, true, 0),
             self.build(INDICATOR_NAME, "", ROOT_PATH, false, 0),
             self.build(&self.access_name, "", ROOT_PATH, true, 0),
-            self.build(&self.refresh_name, "", other_refresh_path, true, 0),
-        ]
+        ];
+        if self.host_only {
+            // The __Secure- cookies of versions before the __Host- names, never read any more.
+            let legacy = |base: &str| format!("__Secure-{base}");
+            cookies.push(self.build(&legacy(REFRESH_NAME), "", AUTH_PATH, true, 0));
+            cookies.push(self.build(&legacy(REFRESH_NAME), "", ROOT_PATH, true, 0));
+            cookies.push(self.build(&legacy(ACCESS_NAME), "", ROOT_PATH, true, 0));
+        } else {
+            cookies.push(self.build(&self.refresh_name, "", self.other_refresh_path(), true, 0));
+        }
+        cookies
     }
 
     fn build(&self, name: &str, value: &str, path: &str, http_only: bool, max_age_secs: i64) -> HeaderValue {
@@ -113,6 +187,15 @@ impl Cookies {
             cookie.push_str(domain);
         }
         HeaderValue::try_from(cookie).unwrap_or_else(|_| unreachable!("tokens and configured domains are header-safe"))
+    }
+}
+
+fn single_cookie<'a>(headers: &'a HeaderMap, name: &str) -> CookieValue<'a> {
+    let mut values = cookie_values(headers, name).filter(|value| !value.is_empty());
+    match values.next() {
+        None => CookieValue::Absent,
+        Some(first) if values.all(|other| other == first) => CookieValue::One(first),
+        Some(_) => CookieValue::Conflicting,
     }
 }
 
@@ -153,15 +236,43 @@ mod tests {
     }
 
     #[test]
-    fn secure_cookies_carry_the_prefix_and_every_attribute() {
+    fn secure_host_only_cookies_carry_the_host_prefix_at_the_root_path() {
         let cookies = Cookies::new(&settings(true, None, false));
         assert_eq!(
             lines(&cookies.issue(&issued(86_400, 900))),
             [
-                "__Secure-reauth_refresh=rt1.abc; Path=/auth; Max-Age=86400; SameSite=Strict; HttpOnly; Secure",
+                "__Host-reauth_refresh=rt1.abc; Path=/; Max-Age=86400; SameSite=Strict; HttpOnly; Secure",
                 "reauth_session=1; Path=/; Max-Age=86400; SameSite=Strict; Secure",
             ]
         );
+        let cleared = lines(&cookies.clear()).join("\n");
+        assert!(!cleared.contains("__Host-reauth_refresh=; Path=/auth"), "{cleared}");
+        assert!(cleared.contains("__Secure-reauth_refresh=; Path=/auth; Max-Age=0"), "{cleared}");
+    }
+
+    #[test]
+    fn secure_cookies_with_a_domain_carry_the_secure_prefix() {
+        let cookies = Cookies::new(&settings(true, Some("example.com"), false));
+        assert_eq!(
+            lines(&cookies.issue(&issued(86_400, 900)))[0],
+            "__Secure-reauth_refresh=rt1.abc; Path=/auth; Max-Age=86400; SameSite=Strict; HttpOnly; Secure; Domain=example.com"
+        );
+    }
+
+    #[test]
+    fn a_cookie_sent_twice_with_different_values_is_not_used() {
+        let cookies = Cookies::new(&settings(false, None, true));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("reauth_refresh=planted; reauth_refresh=ours; reauth_access=a1; reauth_access=a2"),
+        );
+        assert_eq!(cookies.refresh_cookie(&headers), CookieValue::Conflicting);
+        assert_eq!(cookies.refresh_token(&headers), None);
+        assert_eq!(cookies.access_token(&headers), None);
+        assert_eq!(cookies.refresh_tokens(&headers), ["planted", "ours"]);
+        headers.insert(header::COOKIE, HeaderValue::from_static("reauth_refresh=same; reauth_refresh=same"));
+        assert_eq!(cookies.refresh_cookie(&headers), CookieValue::One("same"));
     }
 
     #[test]
@@ -219,18 +330,6 @@ mod tests {
         assert_eq!(cookies.refresh_token(&headers), Some("rt1.xyz"));
         assert_eq!(cookies.refresh_token(&HeaderMap::new()), None);
         assert_eq!(cookies.access_token(&headers), None);
-    }
-
-    #[test]
-    fn a_stale_refresh_cookie_at_the_other_path_is_never_read() {
-        // Browsers send the cookie with the longer path first.
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("reauth_refresh=at-auth-path; reauth_refresh=at-root-path"),
-        );
-        assert_eq!(Cookies::new(&settings(false, None, false)).refresh_token(&headers), Some("at-auth-path"));
-        assert_eq!(Cookies::new(&settings(false, None, true)).refresh_token(&headers), Some("at-root-path"));
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub enum ApiError {
         /// `Set-Cookie` headers clearing the cookies; empty on the token endpoint.
         clear_cookies: Vec<HeaderValue>,
     },
+    /// 400 `invalid_request` (reason `duplicate_cookie`): the refresh cookie came twice with different
+    /// values, so neither is used and nothing is rotated or revoked. The `Set-Cookie` headers delete
+    /// a stale cookie of ours at the other path; the cookie in use is left alone.
+    DuplicateCookie {
+        /// `Set-Cookie` headers deleting our cookie at the path not in use.
+        clear_stale: Vec<HeaderValue>,
+    },
     /// 401 with `WWW-Authenticate: Bearer`: no access token.
     MissingBearer,
     /// 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
@@ -44,6 +51,12 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// 429 `rate_limited` with `Retry-After`.
     RateLimited {
+        /// Seconds.
+        retry_after_secs: i64,
+    },
+    /// 503 `temporarily_unavailable` (reason `busy`) with `Retry-After`: every password-hashing
+    /// worker is taken and the queue is full.
+    Busy {
         /// Seconds.
         retry_after_secs: i64,
     },
@@ -77,6 +90,7 @@ impl ApiError {
         match error {
             AuthError::InvalidCredentials => Self::InvalidCredentials { oauth },
             AuthError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AuthError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             AuthError::SessionEnded(reason) => Self::SessionEnded { reason, clear_cookies: clear_cookies() },
             AuthError::InvalidInput(message) => Self::InvalidRequest(message),
             AuthError::UsernameTaken => Self::UsernameTaken,
@@ -136,7 +150,7 @@ impl IntoResponse for ApiError {
             Self::UnsupportedGrantType(grant) => body(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
-                &format!("grant_type {grant:?} is not supported; use password or refresh_token"),
+                &format!("grant_type {grant:?} is not supported here"),
                 "unsupported",
             ),
             Self::InvalidCredentials { oauth: false } => body(
@@ -152,6 +166,18 @@ impl IntoResponse for ApiError {
                 let status = if clear_cookies.is_empty() { StatusCode::BAD_REQUEST } else { StatusCode::UNAUTHORIZED };
                 let mut response = body(status, "invalid_grant", dead_session_description(reason), reason.as_str());
                 for cookie in clear_cookies {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                response
+            }
+            Self::DuplicateCookie { clear_stale } => {
+                let mut response = body(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the refresh cookie was sent twice with different values; neither is used",
+                    "duplicate_cookie",
+                );
+                for cookie in clear_stale {
                     response.headers_mut().append(header::SET_COOKIE, cookie);
                 }
                 response
@@ -199,6 +225,16 @@ impl IntoResponse for ApiError {
                     "rate_limited",
                     "too many failed attempts; try again later",
                     "rate_limited",
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                response
+            }
+            Self::Busy { retry_after_secs } => {
+                let mut response = body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the server is busy checking passwords; retry shortly",
+                    "busy",
                 );
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
                 response

@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -9,6 +10,7 @@ use super::cookies::Cookies;
 use super::error::ApiError;
 use crate::config::CookieSettings;
 use crate::edge::EdgeIdentity;
+use crate::revocation::RevocationList;
 use crate::service::{unix_now, AuthService, ClientInfo};
 use crate::tokens::{AccessClaims, AccessTokenError, AccessTokenVerifier};
 
@@ -20,28 +22,49 @@ use crate::tokens::{AccessClaims, AccessTokenError, AccessTokenVerifier};
 pub struct Authenticator {
     verifier: AccessTokenVerifier,
     cookies: Cookies,
+    revocations: Option<Arc<RevocationList>>,
 }
 
 impl Authenticator {
-    /// Verifies with `verifier`, reading the access cookie named by `cookies`.
+    /// Verifies with `verifier`, reading the access cookie named by `cookies`: **stateless**
+    /// verification, signature and claims only, so a token stays valid until it expires whatever
+    /// happens to its session. Add [`Self::with_revocations`] to refuse revoked sessions at once.
     pub fn new(verifier: AccessTokenVerifier, cookies: &CookieSettings) -> Self {
-        Self { verifier, cookies: Cookies::new(cookies) }
+        Self { verifier, cookies: Cookies::new(cookies), revocations: None }
+    }
+
+    /// Also refuses tokens whose session or user was revoked (401 `invalid_token`, reason
+    /// `revoked`). An [`AuthService`] provides its list through `FromRef`, kept current by
+    /// [`AuthService::follow_revocations`].
+    pub fn with_revocations(mut self, revocations: Arc<RevocationList>) -> Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     fn verify(&self, token: &str) -> Result<AuthenticatedUser, ApiError> {
-        self.verifier.verify(token, unix_now()).map(|claims| AuthenticatedUser { claims }).map_err(|error| {
+        let claims = self.verifier.verify(token, unix_now()).map_err(|error| {
             tracing::debug!(%error, "access token refused");
             ApiError::InvalidBearer(match error {
                 AccessTokenError::Expired => "expired",
                 _ => "invalid",
             })
-        })
+        })?;
+        self.admit(claims)
+    }
+
+    fn admit(&self, claims: AccessClaims) -> Result<AuthenticatedUser, ApiError> {
+        if self.revocations.as_ref().is_some_and(|revocations| revocations.is_revoked(&claims)) {
+            tracing::debug!(session_id = %claims.sid, "access token of a revoked session refused");
+            return Err(ApiError::InvalidBearer("revoked"));
+        }
+        Ok(AuthenticatedUser { claims })
     }
 }
 
 impl FromRef<AuthService> for Authenticator {
     fn from_ref(service: &AuthService) -> Self {
         Self::new(service.access_tokens().verifier().clone(), &service.settings().cookies)
+            .with_revocations(service.revocations().clone())
     }
 }
 
@@ -82,7 +105,7 @@ where
             return authenticator.verify(token);
         }
         if let Some(identity) = parts.extensions.get::<EdgeIdentity>() {
-            return Ok(Self { claims: identity.claims.clone() });
+            return authenticator.admit(identity.claims.clone());
         }
         match authenticator.cookies.access_token(&parts.headers) {
             Some(token) => authenticator.verify(token),
@@ -111,17 +134,7 @@ where
         let forwarded = service
             .settings()
             .trust_forwarded_for
-            .then(|| {
-                parts
-                    .headers
-                    .get("x-forwarded-for")?
-                    .to_str()
-                    .ok()?
-                    .rsplit(',')
-                    .next()
-                    .map(str::trim)
-                    .map(str::to_owned)
-            })
+            .then(|| last_forwarded_for(&parts.headers))
             .flatten()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
         let peer = || parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
@@ -131,6 +144,14 @@ where
         });
         Ok(ClientInfo { ip: forwarded.or_else(peer), user_agent })
     }
+}
+
+/// The last `X-Forwarded-For` entry over every line of the header: the address our own proxy saw
+/// (it appends), whatever a client put in lines of its own before it. A proxy may add its entry as a
+/// separate line rather than extend the first, and RFC 9110 §5.3 makes both forms equivalent.
+fn last_forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let last_line = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    last_line.rsplit(',').next().map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned)
 }
 
 /// `axum::Json` with rejections turned into [`ApiError`]s (415, 413, 400 with a JSON body).

@@ -16,13 +16,14 @@ pub mod cookies;
 pub mod error;
 /// Extractors: the authenticated caller, client details, JSON and form bodies.
 pub mod extract;
+mod origin;
 
 use std::path::Path;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -57,7 +58,7 @@ pub fn router(service: AuthService) -> Router {
             })))
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(middleware::from_fn_with_state(service.clone(), check_origin));
+        .layer(middleware::from_fn_with_state(service.clone(), origin::check_origin));
     let routes = match cors(&service) {
         Some(cors) => routes.layer(cors),
         None => routes,
@@ -105,30 +106,6 @@ fn cors(service: &AuthService) -> Option<CorsLayer> {
             .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
             .max_age(Duration::from_secs(600))
     })
-}
-
-/// CSRF defence: a state-changing request whose `Origin` is neither this server nor an allowed origin
-/// is refused before any handler runs. Browsers always send `Origin` on cross-origin POSTs (and on
-/// same-origin POSTs in all current engines); clients that are not browsers send none and pass.
-async fn check_origin(State(service): State<AuthService>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(request).await;
-    }
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
-        return next.run(request).await;
-    };
-    let origin = origin.to_str().unwrap_or("null").trim_end_matches('/');
-    let host = request.headers().get(header::HOST).and_then(|host| host.to_str().ok());
-    let same_origin = origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| host.is_some_and(|host| authority.eq_ignore_ascii_case(host)));
-    let allowed = service.settings().allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin));
-    if same_origin || allowed {
-        next.run(request).await
-    } else {
-        tracing::warn!(origin, path = %request.uri().path(), "cross-origin request refused");
-        ApiError::ForbiddenOrigin.into_response()
-    }
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

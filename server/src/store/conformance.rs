@@ -39,11 +39,14 @@ macro_rules! conformance_tests {
             $crate::conformance_tests!(@cases $make;
                 users_are_unique_by_name, users_can_be_disabled_and_deleted, advance_is_a_compare_and_swap,
                 advance_refuses_revoked_and_expired_families, token_expiry_never_passes_the_family_end,
-                concurrent_advances_have_one_winner, revocation_is_first_reason_wins, live_families_lists_only_live_ones,
+                concurrent_advances_have_one_winner, revocation_is_first_reason_wins,
+                logout_everywhere_fences_a_login_that_raced_it, revocations_are_shared_until_they_expire,
+                audit_events_are_capped_per_user, live_families_lists_only_live_ones,
                 events_are_kept_per_user_newest_first, the_refresh_event_is_written_only_for_an_active_user,
                 purge_removes_only_expired_state,
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
                 reuse_after_the_interval_revokes_the_family, older_generation_is_reuse_even_within_interval,
+                a_lost_answer_is_retried_after_the_interval_without_a_logout,
                 disabled_user_cannot_refresh, deleted_user_cannot_refresh, logout_all_ends_every_session,
                 expired_refresh_token_is_dead);
         }
@@ -357,6 +360,196 @@ pub async fn older_generation_is_reuse_even_within_interval(store: Arc<dyn Token
         dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
         DeadReason::Reused
     );
+}
+
+/// A store whose call after the first successful swap fails (once): the rotation committed, but its answer
+/// never reaches the client (here the user read and audit write fail; a timeout or a dropped
+/// connection look the same from the client).
+struct FailsAfterSwap {
+    inner: Arc<dyn TokenStore>,
+    swapped: std::sync::atomic::AtomicBool,
+    failed_once: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl TokenStore for FailsAfterSwap {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn create_user(&self, user: &User) -> super::StoreResult<()> {
+        self.inner.create_user(user).await
+    }
+    async fn user_by_name(&self, username: &str) -> super::StoreResult<Option<User>> {
+        self.inner.user_by_name(username).await
+    }
+    async fn user_by_id(&self, user_id: &str) -> super::StoreResult<Option<User>> {
+        self.inner.user_by_id(user_id).await
+    }
+    async fn set_user_active(&self, user_id: &str, active: bool) -> super::StoreResult<bool> {
+        self.inner.set_user_active(user_id, active).await
+    }
+    async fn delete_user(&self, user_id: &str) -> super::StoreResult<bool> {
+        self.inner.delete_user(user_id).await
+    }
+    async fn create_family(&self, family: &NewFamily) -> super::StoreResult<()> {
+        self.inner.create_family(family).await
+    }
+    async fn family(&self, family_id: &str) -> super::StoreResult<Option<super::Family>> {
+        self.inner.family(family_id).await
+    }
+    async fn advance_family(
+        &self,
+        family_id: &str,
+        expected_generation: u64,
+        now: super::UnixTime,
+        token_expires_at: super::UnixTime,
+    ) -> super::StoreResult<Option<super::Family>> {
+        let advanced = self.inner.advance_family(family_id, expected_generation, now, token_expires_at).await?;
+        if advanced.is_some() {
+            self.swapped.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(advanced)
+    }
+    async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> super::StoreResult<bool> {
+        self.inner.revoke_family(family_id, reason).await
+    }
+    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> super::StoreResult<u64> {
+        self.inner.revoke_user_families(user_id, reason).await
+    }
+    async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        valid_after: super::UnixTime,
+        reason: RevokeReason,
+    ) -> super::StoreResult<u64> {
+        self.inner.end_user_sessions(user_id, valid_after, reason).await
+    }
+    async fn live_families(&self, user_id: &str, now: super::UnixTime) -> super::StoreResult<Vec<super::Family>> {
+        self.inner.live_families(user_id, now).await
+    }
+    async fn record_event(&self, event: &AuditEvent) -> super::StoreResult<()> {
+        self.inner.record_event(event).await
+    }
+    async fn record_revocation(&self, revocation: &super::Revocation) -> super::StoreResult<()> {
+        self.inner.record_revocation(revocation).await
+    }
+    async fn revocations_since(&self, since: super::UnixTime) -> super::StoreResult<Vec<super::Revocation>> {
+        self.inner.revocations_since(since).await
+    }
+    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> super::StoreResult<Option<User>> {
+        let after_swap = self.swapped.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if after_swap && !self.failed_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::unavailable(std::io::Error::other("connection lost after the swap")));
+        }
+        self.inner.user_recording_if_active(user_id, event).await
+    }
+    async fn recent_events(&self, user_id: &str, limit: usize) -> super::StoreResult<Vec<AuditEvent>> {
+        self.inner.recent_events(user_id, limit).await
+    }
+    async fn purge_expired(&self, now: super::UnixTime, events_before: super::UnixTime) -> super::StoreResult<u64> {
+        self.inner.purge_expired(now, events_before).await
+    }
+}
+
+/// A user looping refreshes within the retention period cannot grow the audit log without bound.
+pub async fn audit_events_are_capped_per_user(store: Arc<dyn TokenStore>) {
+    let cap = super::AUDIT_EVENTS_PER_USER;
+    let owner = user("chatty");
+    store.create_user(&owner).await.unwrap();
+    let now = unix_now();
+    for index in 0..cap + 150 {
+        let event = AuditEvent {
+            kind: AuditKind::Refresh,
+            user_id: Some(owner.id.clone()),
+            session_id: Some("s".into()),
+            at: now,
+            client_ip: None,
+            user_agent: None,
+            detail: Some(index.to_string()),
+        };
+        store.record_event(&event).await.unwrap();
+    }
+    store.purge_expired(now, now - 3600).await.unwrap();
+    let kept = store.recent_events(&owner.id, cap * 2).await.unwrap();
+    // Redis trims approximately (whole stream nodes of 100 entries).
+    assert!((cap..=cap + 100).contains(&kept.len()), "{} kept", kept.len());
+    assert_eq!(kept[0].detail.as_deref(), Some((cap + 149).to_string().as_str()), "the newest stay");
+}
+
+pub async fn revocations_are_shared_until_they_expire(store: Arc<dyn TokenStore>) {
+    use super::{Revocation, RevokedSubject};
+    let now = unix_now();
+    let session = Revocation { subject: RevokedSubject::Session(random_id()), at: now - 100, expires_at: now - 1 };
+    let user = Revocation {
+        subject: RevokedSubject::User { user_id: random_id(), issued_before: now },
+        at: now,
+        expires_at: now + 900,
+    };
+    store.record_revocation(&session).await.unwrap();
+    store.record_revocation(&user).await.unwrap();
+    let mut since = store.revocations_since(now - 200).await.unwrap();
+    since.retain(|revocation| *revocation == session || *revocation == user);
+    assert_eq!(since.len(), 2, "{since:?}");
+    assert!(!store.revocations_since(now - 5).await.unwrap().contains(&session), "older than asked for");
+    store.purge_expired(now, 0).await.unwrap();
+    let left = store.revocations_since(now - 200).await.unwrap();
+    assert!(left.contains(&user) && !left.contains(&session), "{left:?}");
+}
+
+/// A login authenticated before a "logout everywhere" but whose family is written after it (on
+/// another instance, say) must not survive; one authenticated after it lives on.
+pub async fn logout_everywhere_fences_a_login_that_raced_it(store: Arc<dyn TokenStore>) {
+    let owner = user("fenced");
+    store.create_user(&owner).await.unwrap();
+    let now = unix_now();
+    let new_family = |id: &str, created_at| NewFamily {
+        id: id.to_owned(),
+        user_id: owner.id.clone(),
+        created_at,
+        expires_at: now + 3600,
+        token_expires_at: now + 600,
+        user_agent: None,
+        client_ip: None,
+    };
+    store.create_family(&new_family("before", now - 5)).await.unwrap();
+    assert_eq!(store.end_user_sessions(&owner.id, now - 2, RevokeReason::Revoked).await.unwrap(), 1);
+    // The racing login: authenticated at now - 3, written after the fence went up.
+    store.create_family(&new_family("raced", now - 3)).await.unwrap();
+    assert_eq!(store.advance_family("raced", 0, now, now + 600).await.unwrap(), None, "fenced");
+    assert_eq!(store.advance_family("before", 0, now, now + 600).await.unwrap(), None, "revoked");
+    store.create_family(&new_family("after", now - 2)).await.unwrap();
+    assert!(store.advance_family("after", 0, now, now + 600).await.unwrap().is_some(), "a login after the fence");
+    let live: Vec<String> = store.live_families(&owner.id, now).await.unwrap().into_iter().map(|f| f.id).collect();
+    assert_eq!(live, ["after"]);
+    // The fence only moves forward.
+    store.end_user_sessions(&owner.id, now - 10, RevokeReason::Revoked).await.unwrap();
+    store.create_family(&new_family("late", now - 4)).await.unwrap();
+    assert_eq!(store.advance_family("late", 0, now, now + 600).await.unwrap(), None);
+}
+
+pub async fn a_lost_answer_is_retried_after_the_interval_without_a_logout(store: Arc<dyn TokenStore>) {
+    let faulty: Arc<dyn TokenStore> =
+        Arc::new(FailsAfterSwap { inner: store.clone(), swapped: Default::default(), failed_once: Default::default() });
+    let service = service(faulty, 1);
+    let (_, login) = signed_in(&service).await;
+    let lost = service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await;
+    assert!(matches!(lost, Err(AuthError::Unavailable(_))), "{lost:?}");
+    assert_eq!(store.family(&login.session_id).await.unwrap().unwrap().generation, 1, "the swap committed");
+    // The client retries the same token much later than the reuse interval.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let retried = service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await.unwrap();
+    assert_eq!(retried.session_id, login.session_id);
+    let family = store.family(&login.session_id).await.unwrap().unwrap();
+    assert_eq!((family.generation, family.revoked), (1, None), "the unused successor, handed out again");
+    let events = service.audit_events(&login.user.id, 10).await.unwrap();
+    assert!(events.iter().any(|e| e.detail.as_deref() == Some("unused_successor")), "{events:?}");
+    // The successor works, and then the old token is reuse as before.
+    let next = service.refresh(Some(&retried.refresh_token), &ClientInfo::default()).await.unwrap();
+    assert_eq!(
+        dead_reason(service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await),
+        DeadReason::Reused
+    );
+    let _ = next;
 }
 
 pub async fn disabled_user_cannot_refresh(store: Arc<dyn TokenStore>) {

@@ -3,7 +3,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{
+    AuditEvent, Family, NewFamily, Revocation, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+};
 
 /// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
 /// on restart.
@@ -21,6 +23,15 @@ struct Inner {
     user_ids_by_name: HashMap<String, String>,
     families: HashMap<String, Family>,
     events: Vec<AuditEvent>,
+    /// Each user's fence ([`TokenStore::end_user_sessions`]).
+    sessions_valid_after: HashMap<String, UnixTime>,
+    revocations: Vec<Revocation>,
+}
+
+impl Inner {
+    fn fenced(&self, family: &Family) -> bool {
+        self.sessions_valid_after.get(&family.user_id).is_some_and(|valid_after| family.created_at < *valid_after)
+    }
 }
 
 impl MemoryStore {
@@ -70,6 +81,7 @@ impl TokenStore for MemoryStore {
         let Some(user) = inner.users.remove(user_id) else { return Ok(false) };
         inner.user_ids_by_name.remove(&user.username);
         inner.families.retain(|_, family| family.user_id != user_id);
+        inner.sessions_valid_after.remove(user_id);
         Ok(true)
     }
 
@@ -103,6 +115,9 @@ impl TokenStore for MemoryStore {
         token_expires_at: UnixTime,
     ) -> StoreResult<Option<Family>> {
         let mut inner = self.lock();
+        if inner.families.get(family_id).is_none_or(|family| inner.fenced(family)) {
+            return Ok(None);
+        }
         let Some(family) = inner.families.get_mut(family_id) else { return Ok(None) };
         if family.generation != expected_generation || !family.is_live(now) {
             return Ok(None);
@@ -137,12 +152,21 @@ impl TokenStore for MemoryStore {
         Ok(revoked)
     }
 
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        {
+            let mut inner = self.lock();
+            let fence = inner.sessions_valid_after.entry(user_id.to_owned()).or_insert(valid_after);
+            *fence = (*fence).max(valid_after);
+        }
+        self.revoke_user_families(user_id, reason).await
+    }
+
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
         let inner = self.lock();
         let mut families: Vec<Family> = inner
             .families
             .values()
-            .filter(|family| family.user_id == user_id && family.is_live(now))
+            .filter(|family| family.user_id == user_id && family.is_live(now) && !inner.fenced(family))
             .cloned()
             .collect();
         families.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then_with(|| a.id.cmp(&b.id)));
@@ -152,6 +176,15 @@ impl TokenStore for MemoryStore {
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
         self.lock().events.push(event.clone());
         Ok(())
+    }
+
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        self.lock().revocations.push(revocation.clone());
+        Ok(())
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        Ok(self.lock().revocations.iter().filter(|revocation| revocation.at >= since).cloned().collect())
     }
 
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
@@ -168,10 +201,26 @@ impl TokenStore for MemoryStore {
 
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
         let mut inner = self.lock();
-        let (families_before, events_count) = (inner.families.len(), inner.events.len());
+        let before = inner.families.len() + inner.events.len() + inner.revocations.len();
         inner.families.retain(|_, family| family.token_expires_at > now && family.expires_at > now);
         inner.events.retain(|event| event.at >= events_before);
-        Ok((families_before - inner.families.len() + events_count - inner.events.len()) as u64)
+        // The newest AUDIT_EVENTS_PER_USER of each user (events are in time order).
+        let mut seen: HashMap<Option<String>, usize> = HashMap::new();
+        let mut keep: Vec<bool> = inner
+            .events
+            .iter()
+            .rev()
+            .map(|event| {
+                let count = seen.entry(event.user_id.clone()).or_default();
+                *count += 1;
+                *count <= super::AUDIT_EVENTS_PER_USER
+            })
+            .collect();
+        keep.reverse();
+        let mut flags = keep.into_iter();
+        inner.events.retain(|_| flags.next().unwrap_or(true));
+        inner.revocations.retain(|revocation| revocation.expires_at > now);
+        Ok((before - inner.families.len() - inner.events.len() - inner.revocations.len()) as u64)
     }
 }
 

@@ -40,6 +40,10 @@ pub use time_limit::TimeLimited;
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
 
+/// Audit events kept per user (and for failed logins of unknown names, together) besides the age
+/// limit: the purge drops the oldest beyond it (Redis trims its streams on every append).
+pub const AUDIT_EVENTS_PER_USER: usize = 1000;
+
 /// A registered user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -214,6 +218,58 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// What a [`Revocation`] ends before its time: the access tokens of one session, or of one user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokedSubject {
+    /// Every access token of this session (`sid`).
+    Session(String),
+    /// Every access token of this user issued (`iat`) before `issued_before`.
+    User {
+        /// The `sub`.
+        user_id: String,
+        /// Tokens issued at or after this second are not affected.
+        issued_before: UnixTime,
+    },
+}
+
+/// A revocation that access tokens must honour until they could no longer be alive anyway: kept in
+/// the store so that every instance learns of it ([`TokenStore::revocations_since`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// What is revoked.
+    pub subject: RevokedSubject,
+    /// When (the order instances poll by).
+    pub at: UnixTime,
+    /// When no access token it could refuse is alive any more (`at` + access-token lifetime).
+    pub expires_at: UnixTime,
+}
+
+impl Revocation {
+    /// The stored kind and subject.
+    pub fn kind_and_subject(&self) -> (&'static str, &str, UnixTime) {
+        match &self.subject {
+            RevokedSubject::Session(sid) => ("session", sid, 0),
+            RevokedSubject::User { user_id, issued_before } => ("user", user_id, *issued_before),
+        }
+    }
+
+    /// Rebuilds one from [`Self::kind_and_subject`]; `None` for an unknown kind.
+    pub fn from_parts(
+        kind: &str,
+        subject: String,
+        issued_before: UnixTime,
+        at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Option<Self> {
+        let subject = match kind {
+            "session" => RevokedSubject::Session(subject),
+            "user" => RevokedSubject::User { user_id: subject, issued_before },
+            _ => return None,
+        };
+        Some(Self { subject, at, expires_at })
+    }
+}
+
 /// How a store operation fails.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -265,8 +321,8 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn create_family(&self, family: &NewFamily) -> StoreResult<()>;
     /// Reads a family, live or not, while it is still kept.
     async fn family(&self, family_id: &str) -> StoreResult<Option<Family>>;
-    /// The compare-and-swap at the heart of rotation: if the family is live at `now` and its
-    /// generation equals `expected_generation`, advance the generation by one, set `rotated_at` and
+    /// The compare-and-swap at the heart of rotation: if the family is live at `now`, not behind its
+    /// user's fence ([`Self::end_user_sessions`]), and its generation equals `expected_generation`, advance the generation by one, set `rotated_at` and
     /// `last_used_at` to `now`, set `token_expires_at` to `min(token_expires_at, family.expires_at)`
     /// and return the updated family; otherwise change nothing and return `None`.
     async fn advance_family(
@@ -281,8 +337,22 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool>;
     /// Revokes every unrevoked family of a user; returns how many.
     async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64>;
+    /// Logout everywhere as one fence: from this call on, no family of the user created (logged in)
+    /// before `valid_after` can rotate, whichever instance created it and however it raced this
+    /// call; then every unrevoked family is revoked for the record. Returns how many were revoked.
+    ///
+    /// The fence is the user's "sessions valid after" time, kept at its latest value. A backend
+    /// checks it inside the rotation's compare-and-swap ([`Self::advance_family`] returns `None`
+    /// for a fenced family) or, where the family and the user live on different keys (Redis), when
+    /// a family is created: one created behind the fence is revoked at once.
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64>;
     /// The user's live families at `now`, most recently used first.
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>>;
+
+    /// Keeps a revocation until its `expires_at` (the purge removes it after).
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()>;
+    /// The revocations recorded at or after `since`, in any order (callers apply them idempotently).
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>>;
 
     /// Appends an audit event.
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -302,8 +372,8 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>>;
 
     /// Removes families whose refresh token can no longer be used at `now` (expired, or revoked and
-    /// past their token's expiry) and audit events older than `events_before`; returns how many
-    /// records went.
+    /// past their token's expiry), revocations past their `expires_at`, and audit events older than
+    /// `events_before`; returns how many records went.
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
 }
 

@@ -9,7 +9,8 @@ use super::{StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up and recorded in `reauth_schema`. Append only: an
 /// applied migration is never edited.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -44,7 +45,13 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id DESC);
 CREATE INDEX audit_events_by_time ON audit_events(at);
-"#];
+"#,
+    // Logout everywhere as one fence (TokenStore::end_user_sessions).
+    r#"ALTER TABLE users ADD COLUMN sessions_valid_after BIGINT NOT NULL DEFAULT 0;"#,
+    // Revoked sessions and users, shared by every instance until their access tokens are dead.
+    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before BIGINT NOT NULL, at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"#,
+];
 
 /// Any value: the advisory lock under which instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x7265_6175_7468; // "reauth"
@@ -114,6 +121,7 @@ super::sql::impl_token_store!(
         backend: "postgres",
         parameter_prefix: "$",
         least: "LEAST",
+        greatest: "GREATEST",
         // A token never outlives its family (CHECK above), so its end alone decides, on one index.
         purge_families: "token_expires_at <= $1",
     }

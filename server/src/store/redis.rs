@@ -6,14 +6,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+    AuditEvent, AuditKind, Family, NewFamily, Revocation, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime,
+    User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than
 /// Redis on its own) normally removes it; the TTL is the bound when no purge runs.
 const KEEP_DEAD_FAMILY_SECS: i64 = 3600;
 /// Audit events kept per user (approximately: the stream is trimmed with `MAXLEN ~`).
-const EVENTS_PER_USER: usize = 1000;
+const EVENTS_PER_USER: usize = super::AUDIT_EVENTS_PER_USER;
 /// Failed logins of unknown usernames, kept in one stream of their own.
 const ANONYMOUS_EVENTS: usize = 10_000;
 /// An idle user's event stream disappears after this; the purge trims by age before that.
@@ -47,8 +48,12 @@ return 1
 "#;
 
 /// Adds a family to its user's index (a sorted set scored by the family's absolute end), drops the
-/// entries past their end, and keeps the index alive as long as its last family.
+/// entries past their end, and keeps the index alive as long as its last family. KEYS[2] is the
+/// user's hash (same slot): a family created (ARGV[3]) before the user's fence is not indexed and
+/// 0 is returned, so the caller revokes it.
 const INDEX_FAMILY: &str = r#"
+local fence = tonumber(redis.call('HGET', KEYS[2], 'sessions_valid_after') or '0')
+if tonumber(ARGV[3]) < fence then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -91,6 +96,14 @@ const USER_RECORDING_IF_ACTIVE: &str = concat!(
     "return user\n"
 );
 
+/// Raises the user's fence (`sessions_valid_after`) to ARGV[1] unless it is already later.
+const RAISE_FENCE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local fence = tonumber(redis.call('HGET', KEYS[1], 'sessions_valid_after') or '0')
+if tonumber(ARGV[1]) > fence then redis.call('HSET', KEYS[1], 'sessions_valid_after', ARGV[1]) end
+return 1
+"#;
+
 const SET_ACTIVE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'active', ARGV[1])
@@ -123,6 +136,7 @@ return 0
 /// | `P{u:<user id>}:families` | sorted set: family ids by absolute end | the last family's end |
 /// | `P{u:<user id>}:events` | stream, capped at ~1000 | 90 days after the last event |
 /// | `P{audit}:anonymous` | stream of failed logins of unknown names, capped at ~10 000 | 90 days |
+/// | `P{revocations}` | sorted set: revocations by time, each trimmed once its access tokens are dead | none |
 ///
 /// Rotation, revocation and user activation are each one Lua script on one key. Operations spanning
 /// users and families (revoke all, list, delete a user) walk the user's index and act per family,
@@ -141,6 +155,7 @@ struct Scripts {
     append_event: Script,
     user_recording_if_active: Script,
     set_active: Script,
+    raise_fence: Script,
     release_name: Script,
     purge_family: Script,
 }
@@ -154,6 +169,7 @@ fn scripts() -> &'static Scripts {
         append_event: Script::new(APPEND_EVENT),
         user_recording_if_active: Script::new(USER_RECORDING_IF_ACTIVE),
         set_active: Script::new(SET_ACTIVE),
+        raise_fence: Script::new(RAISE_FENCE),
         release_name: Script::new(RELEASE_NAME),
         purge_family: Script::new(PURGE_FAMILY),
     })
@@ -199,6 +215,10 @@ impl RedisStore {
 
     fn name_key(&self, username: &str) -> String {
         format!("{}{{n:{username}}}:user-id", self.prefix)
+    }
+
+    fn revocations_key(&self) -> String {
+        format!("{}{{revocations}}", self.prefix)
     }
 
     fn anonymous_events_key(&self) -> String {
@@ -343,6 +363,11 @@ fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<
     })
 }
 
+/// A revocation as a member of the `{revocations}` sorted set: its fields, unit-separated.
+fn revocation_member(kind: &str, subject: &str, issued_before: UnixTime, at: UnixTime, expires_at: UnixTime) -> String {
+    format!("{kind}\u{1f}{subject}\u{1f}{issued_before}\u{1f}{at}\u{1f}{expires_at}")
+}
+
 /// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
 fn event_args(invocation: &mut ScriptInvocation<'_>, event: &AuditEvent, cap: usize) {
     invocation.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
@@ -459,17 +484,6 @@ impl TokenStore for RedisStore {
 
     async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
         let mut conn = self.conn();
-        // Indexed before it exists, so that a concurrent "revoke all" can never miss it.
-        let _: i64 = self
-            .scripts
-            .index_family
-            .key(self.user_families_key(&family.user_id))
-            .arg(&family.id)
-            .arg(family.expires_at)
-            .arg(family.created_at)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::unavailable)?;
         let token_expires_at = family.token_expires_at.min(family.expires_at);
         let key = self.family_key(&family.id);
         let mut fields: Vec<(&str, String)> = vec![
@@ -491,7 +505,24 @@ impl TokenStore for RedisStore {
             .ignore()
             .query_async::<()>(&mut conn)
             .await
-            .map_err(StoreError::unavailable)
+            .map_err(StoreError::unavailable)?;
+        // Indexed once it exists: a "logout everywhere" raises the fence before it walks the index,
+        // so a family either is in the index when the walk reads it, or meets the fence here.
+        let indexed: i64 = self
+            .scripts
+            .index_family
+            .key(self.user_families_key(&family.user_id))
+            .key(self.user_key(&family.user_id))
+            .arg(&family.id)
+            .arg(family.expires_at)
+            .arg(family.created_at)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::unavailable)?;
+        if indexed == 0 {
+            self.revoke_family(&family.id, RevokeReason::Revoked).await?;
+        }
+        Ok(())
     }
 
     async fn family(&self, family_id: &str) -> StoreResult<Option<Family>> {
@@ -544,6 +575,18 @@ impl TokenStore for RedisStore {
         Ok(revoked)
     }
 
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        let _: i64 = self
+            .scripts
+            .raise_fence
+            .key(self.user_key(user_id))
+            .arg(valid_after)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        self.revoke_user_families(user_id, reason).await
+    }
+
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
         let family_ids = self.family_ids_of(user_id).await?;
         let mut read = redis::pipe();
@@ -586,6 +629,40 @@ impl TokenStore for RedisStore {
         user_from_hash(user)
     }
 
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        let (kind, subject, issued_before) = revocation.kind_and_subject();
+        let member = revocation_member(kind, subject, issued_before, revocation.at, revocation.expires_at);
+        // Entries recorded more than one access-token lifetime before this one are dead: trim them.
+        let lifetime = revocation.expires_at - revocation.at;
+        redis::pipe()
+            .atomic()
+            .zadd(self.revocations_key(), member, revocation.at)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(self.revocations_key())
+            .arg("-inf")
+            .arg(format!("({}", revocation.at - lifetime))
+            .ignore()
+            .query_async::<()>(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        let members: Vec<String> =
+            self.conn().zrangebyscore(self.revocations_key(), since, "+inf").await.map_err(StoreError::unavailable)?;
+        Ok(members
+            .iter()
+            .filter_map(|member| {
+                let mut parts = member.split('\u{1f}');
+                let (kind, subject) = (parts.next()?, parts.next()?.to_owned());
+                let mut number = || parts.next()?.parse::<i64>().ok();
+                let (issued_before, at, expires_at) = (number()?, number()?, number()?);
+                Revocation::from_parts(kind, subject, issued_before, at, expires_at)
+            })
+            .collect())
+    }
+
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
             .arg(self.user_events_key(user_id))
@@ -605,6 +682,20 @@ impl TokenStore for RedisStore {
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
         let before_ms = events_before.saturating_mul(1000);
         let mut removed = self.trim_events(&[self.anonymous_events_key()], before_ms).await?;
+        let dead: Vec<String> = self
+            .revocations_since(i64::MIN)
+            .await?
+            .into_iter()
+            .filter(|revocation| revocation.expires_at <= now)
+            .map(|revocation| {
+                let (kind, subject, issued_before) = revocation.kind_and_subject();
+                revocation_member(kind, subject, issued_before, revocation.at, revocation.expires_at)
+            })
+            .collect();
+        if !dead.is_empty() {
+            let gone: u64 = self.conn().zrem(self.revocations_key(), &dead).await.map_err(StoreError::unavailable)?;
+            removed += gone;
+        }
         let (families, streams) = (format!("{}{{*}}:family", self.prefix), format!("{}{{u:*}}:events", self.prefix));
         for (pattern, is_family) in [(families, true), (streams, false)] {
             let mut cursor = 0;

@@ -18,6 +18,8 @@ pub(super) struct Dialect {
     pub(super) parameter_prefix: &'static str,
     /// The smaller of two values (PostgreSQL's `MIN` is an aggregate only).
     pub(super) least: &'static str,
+    /// The larger of two values.
+    pub(super) greatest: &'static str,
     /// Which families `TokenStore::purge_expired` deletes, the time being `$1`.
     pub(super) purge_families: &'static str,
 }
@@ -150,6 +152,7 @@ macro_rules! impl_token_store {
                          token_expires_at = {least}($2, expires_at) \
                          WHERE id = $3 AND generation = $4 AND revoke_reason IS NULL \
                          AND token_expires_at > $1 AND expires_at > $1 \
+                         AND created_at >= (SELECT sessions_valid_after FROM users WHERE users.id = families.user_id) \
                          RETURNING {FAMILY_COLUMNS}",
                         least = DIALECT.least
                     )))
@@ -185,10 +188,36 @@ macro_rules! impl_token_store {
                     Ok(result.rows_affected())
                 }
 
+                async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+                    // One transaction: the fence and the revocations commit together. A login
+                    // committing after it is caught by the fence in `advance_family`.
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    sqlx::query(statement!(format!(
+                        "UPDATE users SET sessions_valid_after = {greatest}(sessions_valid_after, $1) WHERE id = $2",
+                        greatest = DIALECT.greatest
+                    )))
+                    .bind(valid_after)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    let result =
+                        sqlx::query(statement!("UPDATE families SET revoke_reason = $1 WHERE user_id = $2 AND revoke_reason IS NULL"))
+                            .bind(reason.as_str())
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(result.rows_affected())
+                }
+
                 async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
                     let rows = sqlx::query(statement!(format!(
                         "SELECT {FAMILY_COLUMNS} FROM families WHERE user_id = $1 AND revoke_reason IS NULL \
-                         AND token_expires_at > $2 AND expires_at > $2 ORDER BY last_used_at DESC, id"
+                         AND token_expires_at > $2 AND expires_at > $2 \
+                         AND created_at >= (SELECT sessions_valid_after FROM users WHERE users.id = $1) \
+                         ORDER BY last_used_at DESC, id"
                     )))
                     .bind(user_id)
                     .bind(now)
@@ -216,6 +245,31 @@ macro_rules! impl_token_store {
                     Ok(())
                 }
 
+                async fn record_revocation(&self, revocation: &$crate::store::Revocation) -> StoreResult<()> {
+                    let (kind, subject, issued_before) = revocation.kind_and_subject();
+                    sqlx::query(statement!(
+                        "INSERT INTO revocations (kind, subject, issued_before, at, expires_at) VALUES ($1, $2, $3, $4, $5)"
+                    ))
+                    .bind(kind)
+                    .bind(subject)
+                    .bind(issued_before)
+                    .bind(revocation.at)
+                    .bind(revocation.expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(())
+                }
+
+                async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<$crate::store::Revocation>> {
+                    let rows = sqlx::query(statement!("SELECT kind, subject, issued_before, at, expires_at FROM revocations WHERE at >= $1"))
+                        .bind(since)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map($crate::store::sql::revocation_from_row).collect::<Result<Vec<_>, _>>().map(|all| all.into_iter().flatten().collect()).map_err(store_error)
+                }
+
                 async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
                     let rows = sqlx::query(statement!("SELECT * FROM audit_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2"))
                         .bind(user_id)
@@ -237,7 +291,22 @@ macro_rules! impl_token_store {
                         .execute(&self.pool)
                         .await
                         .map_err(store_error)?;
-                    Ok(families.rows_affected() + events.rows_affected())
+                    // Besides age, a cap per user, as Redis caps its streams: a user looping
+                    // refreshes within the retention period cannot grow the table without bound.
+                    let capped = sqlx::query(statement!(format!(
+                        "DELETE FROM audit_events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+                         (PARTITION BY user_id ORDER BY id DESC) AS newer FROM audit_events) ranked WHERE newer > {})",
+                        $crate::store::AUDIT_EVENTS_PER_USER
+                    )))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    let revocations = sqlx::query(statement!("DELETE FROM revocations WHERE expires_at <= $1"))
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(families.rows_affected() + events.rows_affected() + capped.rows_affected() + revocations.rows_affected())
                 }
             }
         };
@@ -318,6 +387,20 @@ where
         client_ip: row.optional_text("client_ip")?,
         revoked: row.optional_text("revoke_reason")?.as_deref().map(RevokeReason::parse),
     })
+}
+
+/// A revocation row; `None` for a kind this version does not know (written by a newer one).
+pub(super) fn revocation_from_row<R: RecordRow>(row: &R) -> Result<Option<super::Revocation>, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    Ok(super::Revocation::from_parts(
+        &row.text("kind")?,
+        row.text("subject")?,
+        row.integer("issued_before")?,
+        row.integer("at")?,
+        row.integer("expires_at")?,
+    ))
 }
 
 pub(super) fn event_from_row<R: RecordRow>(row: &R) -> Result<AuditEvent, sqlx::Error>

@@ -10,7 +10,8 @@ use super::{StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
 /// Append only: an applied migration is never edited.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -45,7 +46,13 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
 CREATE INDEX audit_events_by_time ON audit_events(at);
-"#];
+"#,
+    // Logout everywhere as one fence (TokenStore::end_user_sessions).
+    r#"ALTER TABLE users ADD COLUMN sessions_valid_after INTEGER NOT NULL DEFAULT 0;"#,
+    // Revoked sessions and users, shared by every instance until their access tokens are dead.
+    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before INTEGER NOT NULL, at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"#,
+];
 
 /// The embedded default [`TokenStore`](super::TokenStore): one SQLite file in WAL mode.
 ///
@@ -109,6 +116,7 @@ super::sql::impl_token_store!(
         backend: "sqlite",
         parameter_prefix: "?",
         least: "MIN",
+        greatest: "MAX",
         // Nothing ties a token's end to its family's here, so both are checked.
         purge_families: "token_expires_at <= $1 OR expires_at <= $1",
     }

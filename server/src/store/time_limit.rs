@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{AuditEvent, Family, NewFamily, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User};
+use super::{
+    AuditEvent, Family, NewFamily, Revocation, RevokeReason, StoreError, StoreResult, TokenStore, UnixTime, User,
+};
 
 /// A store call that did not finish within the limit.
 #[derive(Debug, thiserror::Error)]
@@ -82,12 +84,24 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.revoke_user_families(user_id, reason)).await
     }
 
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
+        self.bounded(self.inner.end_user_sessions(user_id, valid_after, reason)).await
+    }
+
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
         self.bounded(self.inner.live_families(user_id, now)).await
     }
 
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
         self.bounded(self.inner.record_event(event)).await
+    }
+
+    async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
+        self.bounded(self.inner.record_revocation(revocation)).await
+    }
+
+    async fn revocations_since(&self, since: UnixTime) -> StoreResult<Vec<Revocation>> {
+        self.bounded(self.inner.revocations_since(since)).await
     }
 
     async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
@@ -147,10 +161,19 @@ mod tests {
         async fn revoke_user_families(&self, _: &str, _: RevokeReason) -> StoreResult<u64> {
             std::future::pending().await
         }
+        async fn end_user_sessions(&self, _: &str, _: UnixTime, _: RevokeReason) -> StoreResult<u64> {
+            std::future::pending().await
+        }
         async fn live_families(&self, _: &str, _: UnixTime) -> StoreResult<Vec<Family>> {
             std::future::pending().await
         }
         async fn record_event(&self, _: &AuditEvent) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn record_revocation(&self, _: &Revocation) -> StoreResult<()> {
+            std::future::pending().await
+        }
+        async fn revocations_since(&self, _: UnixTime) -> StoreResult<Vec<Revocation>> {
             std::future::pending().await
         }
         async fn recent_events(&self, _: &str, _: usize) -> StoreResult<Vec<AuditEvent>> {

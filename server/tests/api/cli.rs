@@ -116,3 +116,33 @@ async fn serve_prints_its_address_and_answers_on_it() {
     let _ = child.wait();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+#[test]
+fn a_store_password_never_appears_in_errors_logs_or_help() {
+    const SECRET: &str = "Sup3rSecretPw";
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    assert!(binary().arg("keygen").arg(&key).output().unwrap().status.success());
+    // Port 1 on loopback refuses connections: the store cannot be opened.
+    for url in [
+        format!("postgres://reauth:{SECRET}@127.0.0.1:1/reauth"),
+        format!("redis://:{SECRET}@127.0.0.1:1/0"),
+        format!("mysql://reauth:{SECRET}@127.0.0.1:1/reauth"),
+    ] {
+        let output = binary()
+            .args(["serve", "--bind", "127.0.0.1:0", "--signing-key"])
+            .arg(&key)
+            .env("REAUTH_STORE", &url)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{url}");
+        let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(all.contains("***") && !all.contains(SECRET), "{url}: {all}");
+        for args in [&["serve", "--help"][..], &["user", "add", "--help"][..]] {
+            let help = binary().args(args).env("REAUTH_STORE", &url).output().unwrap();
+            let text = String::from_utf8_lossy(&help.stdout);
+            assert!(text.contains("REAUTH_STORE") && !text.contains(SECRET), "{text}");
+        }
+    }
+}

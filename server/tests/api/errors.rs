@@ -110,7 +110,7 @@ async fn bodies_are_checked_for_type_size_and_syntax() {
 
 #[tokio::test]
 async fn the_token_endpoint_names_each_bad_request() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(&["--password-grant", "true"]).await;
     let token = |body: serde_json::Value| server.post_json("/auth/token", body);
     assert_eq!(
         error_reason(

@@ -32,15 +32,15 @@ async fn secure_cookies_use_the_prefix_and_secure_attribute() {
     let server = TestServer::start_with(&["--cookie-secure", "true"]).await;
     server.register("alice").await;
     let response = server.post_json("/auth/login", json!({ "username": "alice", "password": PASSWORD })).await;
-    let refresh = set_cookie_line(response.headers(), "__Secure-reauth_refresh").expect("prefixed cookie");
+    let refresh = set_cookie_line(response.headers(), "__Host-reauth_refresh").expect("prefixed cookie");
     assert!(refresh.contains("; Secure") && refresh.contains("HttpOnly"), "{refresh}");
     assert!(set_cookie_line(response.headers(), "reauth_session").unwrap().contains("; Secure"));
     // The prefixed name is the one read back.
-    let token = cookie(response.headers(), "__Secure-reauth_refresh").unwrap();
+    let token = cookie(response.headers(), "__Host-reauth_refresh").unwrap();
     let refreshed = server
         .http
         .post(server.url("/auth/refresh"))
-        .header("cookie", format!("__Secure-reauth_refresh={token}"))
+        .header("cookie", format!("__Host-reauth_refresh={token}"))
         .send()
         .await
         .unwrap();
@@ -191,11 +191,18 @@ async fn the_audit_log_records_each_kind_of_event() {
         server.http.post(server.url("/auth/logout-all")).bearer_auth(&other.access_token).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
 
-    let events: Vec<Value> = server.get_bearer("/auth/audit", &rotated.access_token).await.json().await.unwrap();
+    // Every earlier access token died with its session; read the log from a new one.
+    assert_eq!(server.get_bearer("/auth/audit", &rotated.access_token).await.status(), StatusCode::UNAUTHORIZED);
+    let reader = server.login("alice").await;
+    let events: Vec<Value> = server.get_bearer("/auth/audit", &reader.access_token).await.json().await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["logout_all", "login", "reuse_detected", "refresh", "login", "login_failed"], "newest first");
-    let reuse = &events[2];
-    assert_eq!(reuse["session_id"], events[3]["session_id"]);
+    assert_eq!(
+        kinds,
+        ["login", "logout_all", "login", "reuse_detected", "refresh", "login", "login_failed"],
+        "newest first"
+    );
+    let reuse = &events[3];
+    assert_eq!(reuse["session_id"], events[4]["session_id"]);
     assert_eq!(reuse["client_ip"], "127.0.0.1");
     assert_eq!(reuse["user_agent"], "reauth-tests");
     assert!(reuse["at"].is_i64());
@@ -220,7 +227,7 @@ async fn a_restart_keeps_users_sessions_and_the_signing_key() {
 
 #[tokio::test]
 async fn the_oauth_token_endpoint_serves_password_and_refresh_grants() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(&["--password-grant", "true"]).await;
     server.register("alice").await;
     let response = server
         .http

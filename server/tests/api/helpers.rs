@@ -148,3 +148,17 @@ pub async fn error_reason(response: Response, status: StatusCode, error: &str) -
     assert!(body["error_description"].is_string(), "{body}");
     body["reason"].as_str().unwrap().to_owned()
 }
+
+/// Runs the futures at once (each on its own task) and returns their outputs in order.
+pub async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        outputs.push(handle.await.unwrap());
+    }
+    outputs
+}

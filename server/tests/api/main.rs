@@ -2,9 +2,13 @@
 //! a real HTTP client. One binary with modules links once.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod abuse;
 mod cli;
 mod edge;
 mod errors;
 mod flows;
 mod helpers;
+mod oauth;
 mod refresh;
+mod revocation;
+mod storm;

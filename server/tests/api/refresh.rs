@@ -44,11 +44,16 @@ async fn a_token_presented_again_within_the_interval_gets_the_same_successor() {
 }
 
 #[tokio::test]
-async fn reuse_after_the_interval_revokes_the_whole_family_and_clears_cookies() {
+async fn reuse_after_the_successor_was_used_revokes_the_whole_family_and_clears_cookies() {
     let server = TestServer::start_with(&["--reuse-interval", "1s"]).await;
     let stolen = server.signed_in("alice").await;
-    let legitimate = Session::from_response(server.refresh(&stolen.refresh_token).await).await;
+    let first = Session::from_response(server.refresh(&stolen.refresh_token).await).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past the interval, the successor still unused: the same successor again (a lost answer).
+    let retried = Session::from_response(server.refresh(&stolen.refresh_token).await).await;
+    assert_eq!(retried.refresh_token, first.refresh_token);
+    // Once the successor is used, the old token is theft.
+    let legitimate = Session::from_response(server.refresh(&first.refresh_token).await).await;
 
     let replay = server.refresh(&stolen.refresh_token).await;
     for name in ["reauth_refresh", "reauth_session"] {

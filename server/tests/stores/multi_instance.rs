@@ -80,10 +80,26 @@ async fn reuse_detected_on_either_instance_revokes_everywhere(store: Store) {
     register(&http, &a, &name).await;
     for (rotates, detects) in [(&a, &b), (&b, &a)] {
         let stolen = login(&http, rotates, &name).await;
-        let current = session_from(refresh(&http, &rotates.base, &stolen.refresh_token).await.unwrap()).await.unwrap();
-        // Past the reuse interval (whole seconds, so more than one full second).
+        let first = session_from(refresh(&http, &rotates.base, &stolen.refresh_token).await.unwrap()).await.unwrap();
+        // Past the reuse interval (whole seconds, so more than one full second), the successor
+        // unused: a lost answer, handed out again on the other instance.
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let again = session_from(refresh(&http, &detects.base, &stolen.refresh_token).await.unwrap()).await.unwrap();
+        assert_eq!(again.refresh_token, first.refresh_token);
+        // Once the successor is used, the old token is theft, whichever instance sees it.
+        let current = session_from(refresh(&http, &rotates.base, &first.refresh_token).await.unwrap()).await.unwrap();
         assert_eq!(dead_reason(refresh(&http, &detects.base, &stolen.refresh_token).await.unwrap()).await, "reused");
+        // The access token of the revoked session dies on the other instance too, within a poll.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let me = http.get(rotates.url("/api/me")).bearer_auth(&current.access_token).send().await.unwrap();
+            if me.status() == StatusCode::UNAUTHORIZED {
+                assert_eq!(me.json::<Value>().await.unwrap()["reason"], "revoked");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still accepted on the other instance");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         for instance in [&a, &b] {
             assert_eq!(
                 dead_reason(refresh(&http, &instance.base, &current.refresh_token).await.unwrap()).await,
