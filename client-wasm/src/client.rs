@@ -29,8 +29,8 @@ use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, Listeners, Snapshot};
 use crate::http::{bearer_value, Transport};
 use crate::js::{
-    concat, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener, JsUrl,
-    Timeout,
+    concat, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener,
+    JsUrl, Timeout,
 };
 use crate::options::Options;
 use crate::protocol::{has_session_indicator, path, User};
