@@ -60,9 +60,11 @@ cargo build -p reauth-server --quiet
 SERVER_BIN=$CARGO_TARGET_DIR/debug/reauth-server
 
 # The test runner serves its page from this address; the server's CORS allowlist must name it.
+# The browser tests register a user each (about 45, all from 127.0.0.1): above the per-address limit.
 PAGE_ADDRESS=127.0.0.1:$(free_port)
 REAUTH_BIND=127.0.0.1:0 REAUTH_STORE=memory:// \
   JWT_ACCESS_EXPIRES_IN=3s JWT_REFRESH_EXPIRES_IN=1h REAUTH_REUSE_INTERVAL=10s \
+  REAUTH_REGISTRATIONS_PER_ADDRESS=1000 \
   REAUTH_COOKIE_SECURE=false REAUTH_ALLOWED_ORIGINS=http://$PAGE_ADDRESS RUST_LOG=warn \
   start_and_wait_for_url server "$SERVER_BIN" serve
 SERVER_URL=$STARTED_URL

@@ -29,8 +29,8 @@ use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, Listeners, Snapshot};
 use crate::http::{bearer_value, Transport};
 use crate::js::{
-    concat, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener, JsUrl,
-    Timeout,
+    concat, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener,
+    JsUrl, Timeout,
 };
 use crate::options::Options;
 use crate::protocol::{has_session_indicator, path, User};
@@ -408,13 +408,7 @@ impl Inner {
         let debug = self.options.debug.clone();
         let work: tabs::LockedWork = Box::new(move |grant| {
             Box::pin(async move {
-                let message = match grant {
-                    Grant::Free => "took the lock",
-                    Grant::AfterWaiting => "took the lock after another tab",
-                    Grant::Stolen => "stole the lock (held past lockTimeoutMs)",
-                    Grant::Unguarded => "no Web Locks: unguarded",
-                };
-                log_to(debug.as_ref(), message, None);
+                log_grant(debug.as_ref(), grant);
                 let result = work(grant).await;
                 *slot.write() = Some(result);
             })
@@ -437,7 +431,12 @@ impl Inner {
     fn apply(self: &Rc<Self>, effects: Effects) {
         let (changed, expires_at) = {
             let engine = self.engine.read();
-            let changed = self.snapshot.write().update(engine.status(), engine.user(), engine.expires_at());
+            let changed = self.snapshot.write().update(
+                engine.status(),
+                engine.token_generation(),
+                engine.user(),
+                engine.expires_at(),
+            );
             (changed, engine.expires_at())
         };
         for effect in effects {
@@ -629,6 +628,18 @@ fn session_indicator_absent(options: &Options) -> bool {
         Some(cookies) if same_host => !has_session_indicator(&cookies),
         _ => false,
     }
+}
+
+/// Logs how the refresh lock was granted. Not generic, unlike its caller, so compiled once.
+#[inline(never)]
+fn log_grant(debug: Option<&JsValue>, grant: Grant) {
+    let message = match grant {
+        Grant::Free => "took the lock",
+        Grant::AfterWaiting => "took the lock after another tab",
+        Grant::Stolen => "stole the lock (held past lockTimeoutMs)",
+        Grant::Unguarded => "no Web Locks: unguarded",
+    };
+    log_to(debug, message, None);
 }
 
 /// The `debug` option's output: `console.debug("[reauth] message", detail)`, or the

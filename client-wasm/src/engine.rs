@@ -197,7 +197,12 @@ impl Engine {
 
     /// After waiting for the lock (or for a sibling tab's hand-over): did another tab renew for
     /// us, or did the session change under us?
-    pub(crate) fn settled_while_waiting(&self, epoch: u32, generation: u32, now: Instant) -> Option<Result<(), AuthError>> {
+    pub(crate) fn settled_while_waiting(
+        &self,
+        epoch: u32,
+        generation: u32,
+        now: Instant,
+    ) -> Option<Result<(), AuthError>> {
         if self.closed || self.epoch != epoch {
             return Some(Err(AuthError::unauthenticated()));
         }
@@ -431,11 +436,17 @@ mod tests {
     }
 
     fn emitted(effects: &Effects) -> Vec<EventKind> {
-        effects.iter().filter_map(|effect| if let Effect::Emit(kind, _) = effect { Some(*kind) } else { None }).collect()
+        effects
+            .iter()
+            .filter_map(|effect| if let Effect::Emit(kind, _) = effect { Some(*kind) } else { None })
+            .collect()
     }
 
     fn posted(effects: &Effects) -> Vec<&TabMessage> {
-        effects.iter().filter_map(|effect| if let Effect::Post(message) = effect { Some(message) } else { None }).collect()
+        effects
+            .iter()
+            .filter_map(|effect| if let Effect::Post(message) = effect { Some(message) } else { None })
+            .collect()
     }
 
     #[test]
@@ -595,10 +606,7 @@ mod tests {
         let [Effect::Post(handed), Effect::Log(Decision::HandedOverToken)] = effects.as_slice() else {
             panic!("{effects:?}")
         };
-        assert_eq!(
-            *handed,
-            TabMessage::Tokens { response: tokens("t1", 900.0), new_login: false, age_ms: 300_000.0 }
-        );
+        assert_eq!(*handed, TabMessage::Tokens { response: tokens("t1", 900.0), new_login: false, age_ms: 300_000.0 });
 
         // The new tab, created later (its clocks differ), adopts it with the holder's expiry.
         let mut new_tab = Engine::new(60.0, true);

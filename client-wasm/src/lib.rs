@@ -208,7 +208,7 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
     pub fn access_token_after_401(
         &self,
-        #[wasm_bindgen(js_name = rejectedToken, unchecked_param_type = "string")] rejected_token: JsValue,
+        #[wasm_bindgen(js_name = rejectedToken, unchecked_param_type = "string")] rejected_token: &JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         // A non-string matches no token the client holds: the caller gets the current or a new one.

@@ -444,7 +444,7 @@ async fn access_token_after_401_hands_out_a_newer_token_without_a_refresh() {
     let newer = access_token(&auth).await.expect("renewed");
     assert_eq!(call_count(&spy, "/auth/refresh"), 1);
 
-    let after = settle(auth.access_token_after_401(rejected)).await.expect("a token");
+    let after = settle(auth.access_token_after_401(&rejected.into())).await.expect("a token");
     assert_eq!(after.as_string(), Some(newer));
     assert_eq!(call_count(&spy, "/auth/refresh"), 1, "the newer token needed no refresh");
 }
@@ -456,7 +456,7 @@ async fn access_token_after_401_shares_one_refresh_among_every_caller() {
     let rejected = access_token(&auth).await.expect("token");
     let calls = Array::new();
     for _ in 0..5 {
-        calls.push(&auth.access_token_after_401(rejected.clone()));
+        calls.push(&auth.access_token_after_401(&rejected.as_str().into()));
     }
     let tokens: Array = settle(Promise::all(&calls)).await.expect("all resolve").unchecked_into();
     assert_eq!(call_count(&spy, "/auth/refresh"), 1, "one refresh for five callers");
@@ -472,13 +472,13 @@ async fn access_token_after_401_is_null_when_signed_out_and_rejects_on_outages()
     let (auth, _) = signed_in(PROXY, &options).await;
     let rejected = access_token(&auth).await.expect("token");
     proxy_mode("down").await;
-    let outage = settle(auth.access_token_after_401(rejected.clone())).await;
+    let outage = settle(auth.access_token_after_401(&rejected.as_str().into())).await;
     proxy_mode("up").await;
     assert_eq!(error_code(&outage.expect_err("the refresh failed")), "network");
     assert!(auth.is_authenticated(), "an outage keeps the session");
 
     settle(auth.logout()).await.expect("logout");
-    let after = settle(auth.access_token_after_401(rejected)).await.expect("resolves");
+    let after = settle(auth.access_token_after_401(&rejected.into())).await.expect("resolves");
     assert!(after.is_null(), "no session, no token: {after:?}");
 }
 
