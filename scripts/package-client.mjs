@@ -7,6 +7,7 @@
 import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { minifySync } from "rolldown/utils";
 
 const [outDir, target] = process.argv.slice(2);
 if (!outDir || !["web", "bundler"].includes(target)) {
@@ -28,6 +29,19 @@ for (const ext of ["js", "d.ts"]) {
   const entry = readFileSync(join(sources, `index.${target}.${ext}`), "utf8").replaceAll("./__ERROR_MODULE__", errorModule);
   writeFileSync(join(outDir, `index.${ext}`), entry);
   for (const adapter of adapters) copyFileSync(join(sources, `${adapter}.${ext}`), join(outDir, `${adapter}.${ext}`));
+}
+// The glue wasm-bindgen writes carries every doc comment of the Rust API and readable names; a page
+// downloads it with the .wasm, so it counts against the core's size budget (docs/BENCHMARKS.md).
+// Minified with oxc (rolldown's, already here through Vite); the docs stay in reauth_client.d.ts.
+// The `@ts-self-types` pragma is kept: Deno finds the types through it.
+for (const glue of ["reauth_client.js", "reauth_client_bg.js"]) {
+  const path = join(outDir, glue);
+  if (!existsSync(path)) continue;
+  const code = readFileSync(path, "utf8");
+  const minified = minifySync(glue, code, { module: true });
+  if (minified.errors?.length) throw new Error(`minifying ${glue}: ${minified.errors.map((error) => error.message).join("; ")}`);
+  const pragma = code.match(/^\/\* @ts-self-types=.*\*\/\n/)?.[0] ?? "";
+  writeFileSync(path, pragma + minified.code);
 }
 for (const license of ["LICENSE-MIT", "LICENSE-APACHE"]) copyFileSync(join(root, license), join(outDir, license));
 
