@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } fr
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { minifySync } from "rolldown/utils";
+import { renameInGlue, shortenImportNames } from "./shorten-imports.mjs";
 
 const [outDir, target] = process.argv.slice(2);
 if (!outDir || !["web", "bundler"].includes(target)) {
@@ -34,15 +35,23 @@ for (const ext of ["js", "d.ts"]) {
 // downloads it with the .wasm, so it counts against the core's size budget (docs/BENCHMARKS.md).
 // Minified with oxc (rolldown's, already here through Vite); the docs stay in reauth_client.d.ts.
 // The `@ts-self-types` pragma is kept: Deno finds the types through it.
+// Before minifying, so the minifier sees the short names (bundler glue exports them).
+const wasmPath = join(outDir, "reauth_client_bg.wasm");
+const { wasm, renames } = shortenImportNames(readFileSync(wasmPath));
+writeFileSync(wasmPath, wasm);
+const unrenamed = new Set(renames.keys());
 for (const glue of ["reauth_client.js", "reauth_client_bg.js"]) {
   const path = join(outDir, glue);
   if (!existsSync(path)) continue;
-  const code = readFileSync(path, "utf8");
+  const original = readFileSync(path, "utf8");
+  for (const name of renames.keys()) if (original.includes(name)) unrenamed.delete(name);
+  const code = renameInGlue(original, renames);
   const minified = minifySync(glue, code, { module: true });
   if (minified.errors?.length) throw new Error(`minifying ${glue}: ${minified.errors.map((error) => error.message).join("; ")}`);
   const pragma = code.match(/^\/\* @ts-self-types=.*\*\/\n/)?.[0] ?? "";
   writeFileSync(path, pragma + minified.code);
 }
+if (unrenamed.size) throw new Error(`imports renamed in the .wasm but not found in the glue: ${[...unrenamed].join(", ")}`);
 for (const license of ["LICENSE-MIT", "LICENSE-APACHE"]) copyFileSync(join(root, license), join(outDir, license));
 
 const manifestPath = join(outDir, "package.json");
