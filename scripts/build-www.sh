@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-wasm-pack build client-wasm --target web --profile wasm-release --out-dir "$PWD/www/pkg" >&2
+bash scripts/package-client.sh web "$PWD/www/pkg" >&2

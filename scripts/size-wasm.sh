@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the shipped npm package (web target, `--profile wasm-release`, wasm-bindgen + wasm-opt -Oz)
-# and prints the sizes of what a page downloads: the `_bg.wasm` and the JS glue, raw and gzip -9.
+# Builds the shipped npm package (web target, `--profile wasm-release`, wasm-bindgen + wasm-opt -Oz,
+# through scripts/package-client.sh) and prints the sizes of what a page downloads for
+# `import ... from "reauth-client"`, raw and gzip -9: the core (`_bg.wasm` and the JS glue), then the
+# entry module and the ReauthError snippet; the adapters, downloaded only by apps that import them, last.
 # Usage: bash scripts/size-wasm.sh [web|bundler]   (default: web)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +12,7 @@ source scripts/env.sh
 target=${1:-web}
 out=$PWD/.tmp/size-$target
 rm -rf "$out"
-wasm-pack --quiet build client-wasm --target "$target" --profile wasm-release --out-dir "$out" >&2
+bash scripts/package-client.sh "$target" "$out" >&2
 
 size_row() {
   local file=$1 raw gz
@@ -29,4 +31,8 @@ size_row "$out/reauth_client_bg.wasm"
 for glue in "$out"/reauth_client.js "$out"/reauth_client_bg.js; do
   [ -f "$glue" ] && size_row "$glue"
 done
-printf '| %-24s | %9s | %9s |\n' total "$total_raw" "$total_gz"
+printf '| %-24s | %9s | %9s |\n' "core (wasm + glue)" "$total_raw" "$total_gz"
+size_row "$out/index.js"
+size_row "$(ls "$out"/snippets/*/js/error.js)"
+printf '| %-24s | %9s | %9s |\n' "total for the import" "$total_raw" "$total_gz"
+for adapter in axios ky react; do size_row "$out/$adapter.js"; done

@@ -44,7 +44,17 @@ function logEvent(type, text) {
 }
 
 await init();
-const auth = new AuthClient({ baseUrl: location.origin, refreshMarginSeconds: 30, fetch: countingFetch });
+// `?lockTimeoutMs=…&debug=1` tune the client from the address bar (the browser tests use them).
+const params = new URLSearchParams(location.search);
+const auth = new AuthClient({
+  baseUrl: location.origin,
+  refreshMarginSeconds: 30,
+  fetch: countingFetch,
+  lockTimeoutMs: Number(params.get("lockTimeoutMs")) || undefined,
+  debug: params.has("debug"),
+});
+// For the browser console (and the browser tests): `await auth.accessToken()`, `auth.getSnapshot()`.
+window.auth = auth;
 
 auth.onChange((event) => {
   const details = [event.reason, event.user?.username, event.expiresAt && `expires ${time(event.expiresAt)}`];

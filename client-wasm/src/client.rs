@@ -29,8 +29,8 @@ use crate::error::{AuthError, ErrorCode};
 use crate::events::{self, dispatch, event_object, Listeners, Snapshot};
 use crate::http::{bearer_value, Transport};
 use crate::js::{
-    get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener, JsUrl,
-    Timeout,
+    concat, get_property, get_string, new_request, now, promise, set_property, sleep, spawn, CellExt, EventListener,
+    JsUrl, Timeout,
 };
 use crate::options::Options;
 use crate::protocol::{has_session_indicator, path, User};
@@ -226,19 +226,17 @@ impl Inner {
     /// holds, else the outcome of the one shared refresh. `None` when there is no session, or the
     /// refresh brought no other token; transient refresh failures are errors, as for `accessToken()`.
     pub(crate) async fn token_after_rejection(self: &Rc<Self>, rejected: &str) -> Result<Option<String>, AuthError> {
-        if self.current_token().is_none_or(|token| token != rejected) {
-            // A newer token (renewed first if due), or none held: whatever `accessToken()` finds.
-            return match self.valid_token().await {
-                Ok((token, _)) => Ok(Some(token).filter(|token| token != rejected)),
-                Err(error) if error.code == ErrorCode::Unauthenticated => Ok(None),
-                Err(error) => Err(error),
-            };
+        {
+            // The server refused the token we hold: for us it has expired, whatever its clock said.
+            let mut engine = self.engine.write();
+            if engine.current_token().is_some_and(|(token, _)| token == rejected) {
+                engine.invalidate(now());
+            }
         }
-        let outcome = self.refresh().await;
-        match (self.current_token(), outcome) {
-            (Some(token), _) if token != rejected => Ok(Some(token)),
-            (_, Err(error)) if error.code != ErrorCode::Unauthenticated => Err(error),
-            _ => Ok(None),
+        match self.valid_token().await {
+            Ok((token, _)) => Ok(Some(token).filter(|token| token != rejected)),
+            Err(error) if error.code == ErrorCode::Unauthenticated => Ok(None),
+            Err(error) => Err(error),
         }
     }
 
@@ -247,7 +245,7 @@ impl Inner {
     pub(crate) async fn fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
         let request = self.build_request(&input, &init)?;
         let url = get_string(&request, "url").unwrap_or_default();
-        if !self.is_own_origin(&url) {
+        if !self.options.sends_token_to(&url) {
             return JsFuture::from(self.transport.fetch(&request)).await;
         }
         let (token, _) = match self.valid_token().await {
@@ -334,7 +332,7 @@ impl Inner {
         if !has_session {
             // Start-up (or a restore after a sign-out): first the two ways that cost no request.
             if session_indicator_absent(&self.options) {
-                self.log("no session indicator cookie: signed out without a request", None);
+                self.log("no indicator cookie: signed out", None);
                 let effects = self.engine.write().no_session_found();
                 self.apply(effects);
                 return Err(AuthError::unauthenticated());
@@ -362,7 +360,7 @@ impl Inner {
         if self.channel.read().is_none() {
             return None;
         }
-        self.log("asked the other tabs for a live token", None);
+        self.log("asked the tabs for a token", None);
         self.post_to_tabs(&TabMessage::Ask);
         self.await_other_tabs_outcome(epoch, generation, HANDOVER_POLLS).await;
         self.settled_while_waiting(epoch, generation)
@@ -410,13 +408,7 @@ impl Inner {
         let debug = self.options.debug.clone();
         let work: tabs::LockedWork = Box::new(move |grant| {
             Box::pin(async move {
-                let message = match grant {
-                    Grant::Free => "took the refresh lock",
-                    Grant::AfterWaiting => "took the refresh lock after another tab released it",
-                    Grant::Stolen => "stole the refresh lock from a tab that held it past lockTimeoutMs",
-                    Grant::Unguarded => "no Web Locks: refreshing unguarded",
-                };
-                log_to(debug.as_ref(), message, None);
+                log_grant(debug.as_ref(), grant);
                 let result = work(grant).await;
                 *slot.write() = Some(result);
             })
@@ -428,7 +420,7 @@ impl Inner {
 
     // ----- carrying out the engine's decisions -----
 
-    fn end_session(self: &Rc<Self>, reason: &str, tell_tabs: bool) {
+    fn end_session(self: &Rc<Self>, reason: &'static str, tell_tabs: bool) {
         self.forget_flight();
         let effects = self.engine.write().end_session(reason, tell_tabs);
         self.apply(effects);
@@ -439,14 +431,19 @@ impl Inner {
     fn apply(self: &Rc<Self>, effects: Effects) {
         let (changed, expires_at) = {
             let engine = self.engine.read();
-            let changed = self.snapshot.write().update(engine.status(), engine.user(), engine.expires_at());
+            let changed = self.snapshot.write().update(
+                engine.status(),
+                engine.token_generation(),
+                engine.user(),
+                engine.expires_at(),
+            );
             (changed, engine.expires_at())
         };
         for effect in effects {
             match effect {
                 Effect::Emit(kind, reason) => {
                     let user = self.snapshot.read().user();
-                    let event = event_object(kind, reason.as_deref(), expires_at.map(|at| (&user, at)));
+                    let event = event_object(kind, reason, expires_at.map(|at| (&user, at)));
                     dispatch(self.listeners.read().of_kind(true), Some(&event));
                 }
                 Effect::Post(message) => self.post_to_tabs(&message),
@@ -518,7 +515,7 @@ impl Inner {
     /// missing indicator cookie; a renewal done elsewhere is asked for again.
     async fn catch_up(self: &Rc<Self>) {
         self.open_channel();
-        self.log("reopened the tab channel after the back/forward cache", None);
+        self.log("reopened the tab channel", None);
         if self.engine.read().has_session() && session_indicator_absent(&self.options) {
             self.end_session(events::LOGOUT, false);
             return;
@@ -551,7 +548,7 @@ impl Inner {
                 if event == "pagehide" {
                     // An open BroadcastChannel keeps the page out of the back/forward cache.
                     if inner.channel.write().take().is_some() {
-                        inner.log("closed the tab channel for the back/forward cache", None);
+                        inner.log("closed the tab channel", None);
                     }
                     return;
                 }
@@ -576,10 +573,10 @@ impl Inner {
     fn log_decision(&self, decision: &Decision) {
         let (message, detail) = match decision {
             Decision::ScheduledRenewal(ms) => ("scheduled the renewal", Some(("inMs", *ms))),
-            Decision::BackedOff(ms) => ("a refresh failed: backing off", Some(("retryInMs", *ms))),
-            Decision::AdoptedTabToken => ("adopted an access token from another tab", None),
-            Decision::IgnoredTabToken => ("ignored a token from another tab (older, or after a sign-out)", None),
-            Decision::HandedOverToken => ("handed the live token over to a new tab", None),
+            Decision::BackedOff(ms) => ("backed off", Some(("retryInMs", *ms))),
+            Decision::AdoptedTabToken => ("adopted a tab's token", None),
+            Decision::IgnoredTabToken => ("ignored a tab's token", None),
+            Decision::HandedOverToken => ("handed the token to a tab", None),
         };
         self.log(message, detail);
     }
@@ -589,10 +586,6 @@ impl Inner {
     }
 
     // ----- tokens on requests -----
-
-    fn current_token(&self) -> Option<String> {
-        self.engine.read().current_token().map(|(token, _)| token)
-    }
 
     fn build_request(&self, input: &JsValue, init: &JsValue) -> Result<Request, JsValue> {
         let init = if init.is_undefined() || init.is_null() { Object::new().into() } else { init.clone() };
@@ -604,8 +597,9 @@ impl Inner {
         new_request(&url, &init)
     }
 
-    fn is_own_origin(&self, url: &str) -> bool {
-        url.strip_prefix(&self.options.base_origin).is_some_and(|rest| rest.starts_with('/'))
+    /// Whether requests to `url` get the token (`AuthClient.sendsTokenTo`).
+    pub(crate) fn sends_token_to(&self, url: &JsValue) -> bool {
+        self.options.sends_token_to_url(url)
     }
 
     async fn send_with_token(&self, request: &Request, token: &str) -> Result<Response, JsValue> {
@@ -636,6 +630,18 @@ fn session_indicator_absent(options: &Options) -> bool {
     }
 }
 
+/// Logs how the refresh lock was granted. Not generic, unlike its caller, so compiled once.
+#[inline(never)]
+fn log_grant(debug: Option<&JsValue>, grant: Grant) {
+    let message = match grant {
+        Grant::Free => "took the lock",
+        Grant::AfterWaiting => "took the lock after another tab",
+        Grant::Stolen => "stole the lock (held past lockTimeoutMs)",
+        Grant::Unguarded => "no Web Locks: unguarded",
+    };
+    log_to(debug, message, None);
+}
+
 /// The `debug` option's output: `console.debug("[reauth] message", detail)`, or the
 /// application's function called with `(message, detail)`.
 fn log_to(debug: Option<&JsValue>, message: &str, detail: Option<(&str, f64)>) {
@@ -645,12 +651,13 @@ fn log_to(debug: Option<&JsValue>, message: &str, detail: Option<(&str, f64)>) {
         set_property(&object, key, &value.into());
         object.into()
     });
-    match debug.dyn_ref::<Function>() {
-        Some(function) => {
-            if let Err(thrown) = function.call2(&JsValue::UNDEFINED, &message.into(), &detail) {
-                web_sys::console::error_1(&thrown);
-            }
-        }
-        None => web_sys::console::debug_3(&"[reauth]".into(), &message.into(), &detail),
+    // `true`: console.debug, called on console; else the application's function.
+    let console = get_property(&js_sys::global(), "console");
+    let (function, this) = match debug.dyn_ref::<Function>() {
+        Some(function) => (function.clone(), JsValue::UNDEFINED),
+        None => (get_property(&console, "debug").unchecked_into::<Function>(), console),
+    };
+    if let Err(thrown) = function.call2(&this, &concat("reauth: ", message).into(), &detail) {
+        web_sys::console::error_1(&thrown);
     }
 }

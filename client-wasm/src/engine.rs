@@ -27,7 +27,7 @@ use crate::timing::{backoff_ms, Expiry, Instant};
 pub(crate) enum Effect {
     /// Call the `onChange` listeners with this event; the reason is the `signed_out` reason or the
     /// `refresh_failed` error code.
-    Emit(EventKind, Option<String>),
+    Emit(EventKind, Option<&'static str>),
     /// Tell the other tabs.
     Post(TabMessage),
     /// (Re)arm the one engine timer: a renewal or a retry, this many ms from now.
@@ -197,7 +197,12 @@ impl Engine {
 
     /// After waiting for the lock (or for a sibling tab's hand-over): did another tab renew for
     /// us, or did the session change under us?
-    pub(crate) fn settled_while_waiting(&self, epoch: u32, generation: u32, now: Instant) -> Option<Result<(), AuthError>> {
+    pub(crate) fn settled_while_waiting(
+        &self,
+        epoch: u32,
+        generation: u32,
+        now: Instant,
+    ) -> Option<Result<(), AuthError>> {
         if self.closed || self.epoch != epoch {
             return Some(Err(AuthError::unauthenticated()));
         }
@@ -257,7 +262,7 @@ impl Engine {
 
     /// The session ends here: `reason` as in the `signed_out` event; `tell_tabs` unless the news
     /// came from another tab. Without a session there is no event, but the state becomes known.
-    pub(crate) fn end_session(&mut self, reason: &str, tell_tabs: bool) -> Effects {
+    pub(crate) fn end_session(&mut self, reason: &'static str, tell_tabs: bool) -> Effects {
         self.epoch = self.epoch.wrapping_add(1);
         self.failures = 0;
         self.signed_out = true;
@@ -267,7 +272,7 @@ impl Engine {
             if tell_tabs {
                 effects.push(Effect::Post(TabMessage::SignedOut { reason: reason.into() }));
             }
-            effects.push(Effect::Emit(EventKind::SignedOut, Some(reason.into())));
+            effects.push(Effect::Emit(EventKind::SignedOut, Some(reason)));
         }
         effects
     }
@@ -284,7 +289,7 @@ impl Engine {
             return Vec::new();
         }
         match message {
-            TabMessage::SignedOut { reason } => self.end_session(&reason, false),
+            TabMessage::SignedOut { reason } => self.end_session(sign_out_reason(Some(&reason)), false),
             TabMessage::Ask => match &self.session {
                 // Only a token that needs no renewal is worth handing over: the new tab would
                 // otherwise renew at once, which it can do alone.
@@ -397,7 +402,7 @@ impl Engine {
         if self.auto_refresh {
             effects.push(Effect::ArmTimer(delay));
         }
-        effects.push(Effect::Emit(EventKind::RefreshFailed, Some(error.code.as_str().into())));
+        effects.push(Effect::Emit(EventKind::RefreshFailed, Some(error.code.as_str())));
         effects
     }
 }
@@ -431,11 +436,17 @@ mod tests {
     }
 
     fn emitted(effects: &Effects) -> Vec<EventKind> {
-        effects.iter().filter_map(|effect| if let Effect::Emit(kind, _) = effect { Some(*kind) } else { None }).collect()
+        effects
+            .iter()
+            .filter_map(|effect| if let Effect::Emit(kind, _) = effect { Some(*kind) } else { None })
+            .collect()
     }
 
     fn posted(effects: &Effects) -> Vec<&TabMessage> {
-        effects.iter().filter_map(|effect| if let Effect::Post(message) = effect { Some(message) } else { None }).collect()
+        effects
+            .iter()
+            .filter_map(|effect| if let Effect::Post(message) = effect { Some(message) } else { None })
+            .collect()
     }
 
     #[test]
@@ -502,7 +513,7 @@ mod tests {
             vec![
                 Effect::Log(Decision::BackedOff(500.0)),
                 Effect::ArmTimer(500.0),
-                Effect::Emit(EventKind::RefreshFailed, Some("network".into())),
+                Effect::Emit(EventKind::RefreshFailed, Some("network")),
             ]
         );
         assert!(engine.has_session());
@@ -543,7 +554,7 @@ mod tests {
             vec![
                 Effect::CancelTimer,
                 Effect::Post(TabMessage::SignedOut { reason: "reused".into() }),
-                Effect::Emit(EventKind::SignedOut, Some("reused".into())),
+                Effect::Emit(EventKind::SignedOut, Some("reused")),
             ]
         );
         assert_eq!(engine.status(), Status::SignedOut);
@@ -595,10 +606,7 @@ mod tests {
         let [Effect::Post(handed), Effect::Log(Decision::HandedOverToken)] = effects.as_slice() else {
             panic!("{effects:?}")
         };
-        assert_eq!(
-            *handed,
-            TabMessage::Tokens { response: tokens("t1", 900.0), new_login: false, age_ms: 300_000.0 }
-        );
+        assert_eq!(*handed, TabMessage::Tokens { response: tokens("t1", 900.0), new_login: false, age_ms: 300_000.0 });
 
         // The new tab, created later (its clocks differ), adopts it with the holder's expiry.
         let mut new_tab = Engine::new(60.0, true);
@@ -623,7 +631,7 @@ mod tests {
     fn a_sign_out_from_another_tab_ends_the_session_without_echoing_it() {
         let mut engine = signed_in("t1");
         let effects = engine.tab_message(TabMessage::SignedOut { reason: "logout".into() }, at(1.0));
-        assert_eq!(effects, vec![Effect::CancelTimer, Effect::Emit(EventKind::SignedOut, Some("logout".into()))]);
+        assert_eq!(effects, vec![Effect::CancelTimer, Effect::Emit(EventKind::SignedOut, Some("logout"))]);
     }
 
     #[test]

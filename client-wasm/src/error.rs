@@ -1,12 +1,22 @@
-//! The one error type of the client, and how it reaches JavaScript: an `Error` whose `code` never
-//! changes between releases, so applications branch on `err.code`, not on message text.
+//! The one error type of the client, and how it reaches JavaScript: a `ReauthError` (a subclass of
+//! `Error`, defined in `js/error.js` and exported by the package) whose `code` never changes between
+//! releases, so applications branch on `err.code`, not on message text.
 
 use alloc::string::String;
 
-use js_sys::Error;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 use crate::js::set_property;
+
+#[wasm_bindgen(module = "/js/error.js")]
+extern "C" {
+    /// The package's `ReauthError` class: defined in JavaScript so that `instanceof` and stack
+    /// traces work as for any `Error`, and so the package can export the very class it throws.
+    type ReauthError;
+
+    #[wasm_bindgen(constructor)]
+    fn new(code: &str, message: &str) -> ReauthError;
+}
 
 /// Why an operation failed. Each variant is one stable `code` string in JavaScript.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,12 +85,10 @@ impl AuthError {
         Self::new(ErrorCode::Unauthenticated, "not signed in")
     }
 
-    /// Converts into the JavaScript `Error` callers see: `message`, `code`, and `status`,
-    /// `retryAfter`, `reason` when known.
+    /// Converts into the `ReauthError` callers see: `message`, `code`, and `status`, `retryAfter`,
+    /// `reason` when known.
     pub(crate) fn into_js(self) -> JsValue {
-        let error = Error::new(&self.message);
-        set_property(&error, "name", &"ReauthError".into());
-        set_property(&error, "code", &self.code.as_str().into());
+        let error = ReauthError::new(self.code.as_str(), &self.message);
         if let Some(status) = self.status {
             set_property(&error, "status", &status.into());
         }

@@ -31,10 +31,12 @@ impl EventKind {
 /// Why a session ended, as `signed_out` reports it.
 pub(crate) const LOGOUT: &str = "logout";
 
-/// Maps the server's `reason` for a dead refresh cookie onto the `signed_out` reasons. A cookie
-/// the browser no longer sends ("missing") has almost always hit its own Max-Age: that is expiry.
+/// Maps the server's `reason` for a dead refresh cookie (or another tab's `signed_out` reason) onto
+/// the `signed_out` reasons. A cookie the browser no longer sends ("missing") has almost always hit
+/// its own Max-Age: that is expiry.
 pub(crate) fn sign_out_reason(server_reason: Option<&str>) -> &'static str {
     match server_reason {
+        Some(LOGOUT) => LOGOUT,
         Some("revoked") => "revoked",
         Some("reused") => "reused",
         Some("inactive") => "inactive",
@@ -80,8 +82,9 @@ impl Status {
 /// changes: React's `useSyncExternalStore` compares snapshots by identity.
 pub(crate) struct Snapshot {
     status: Status,
-    user: Option<User>,
-    expires_at: Option<f64>,
+    /// The engine's token generation when this was built: every new token (and so every change
+    /// of user or expiry) bumps it, so it and `status` say whether anything changed.
+    generation: u32,
     /// The frozen `{id, username}`, also what `auth.user` and events hand out.
     user_js: JsValue,
     value: JsValue,
@@ -89,24 +92,30 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     pub(crate) fn new(status: Status) -> Self {
-        Self::build(status, None, None)
+        Self::build(status, 0, None, None)
     }
 
-    fn build(status: Status, user: Option<User>, expires_at: Option<f64>) -> Self {
-        let user_js = user.as_ref().map_or(JsValue::NULL, |user| Object::freeze(&user.to_js().into()).into());
+    fn build(status: Status, generation: u32, user: Option<&User>, expires_at: Option<f64>) -> Self {
+        let user_js = user.map_or(JsValue::NULL, |user| Object::freeze(&user.to_js().into()).into());
         let value = Object::new();
         set_property(&value, "status", &status.as_str().into());
         set_property(&value, "user", &user_js);
         set_property(&value, "expiresAt", &expires_at.map_or(JsValue::NULL, JsValue::from));
-        Self { status, user, expires_at, user_js, value: Object::freeze(&value).into() }
+        Self { status, generation, user_js, value: Object::freeze(&value).into() }
     }
 
-    /// Replaces the snapshot if any of its fields changed; says whether it did.
-    pub(crate) fn update(&mut self, status: Status, user: Option<&User>, expires_at: Option<f64>) -> bool {
-        if self.status == status && self.user.as_ref() == user && self.expires_at == expires_at {
+    /// Replaces the snapshot if the status or the token changed; says whether it did.
+    pub(crate) fn update(
+        &mut self,
+        status: Status,
+        generation: u32,
+        user: Option<&User>,
+        expires_at: Option<f64>,
+    ) -> bool {
+        if self.status == status && self.generation == generation {
             return false;
         }
-        *self = Self::build(status, user.cloned(), expires_at);
+        *self = Self::build(status, generation, user, expires_at);
         true
     }
 

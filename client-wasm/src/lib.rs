@@ -23,7 +23,6 @@ mod timing;
 mod wallet;
 
 use alloc::rc::Rc;
-use alloc::string::String;
 
 use crate::js::promise;
 use js_sys::{Function, Promise};
@@ -55,6 +54,11 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** The fetch implementation for all requests (default: the global fetch, looked up at each call). */
   fetch?: typeof fetch;
+  /**
+   * Origins besides baseUrl's whose requests get the access token, e.g. ["https://api.example.com"]:
+   * exact origins (scheme, host, port), no paths. Default: none.
+   */
+  apiOrigins?: string[];
   /** Log the engine's decisions (renewals scheduled, refreshes joined, locks taken or stolen, tokens adopted from other tabs, backoffs): `true` for `console.debug`, or your own function. Off by default. */
   debug?: boolean | ((message: string, detail?: object) => void);
 }
@@ -92,19 +96,14 @@ export type ReauthErrorCode =
   | "unauthenticated"
   | "forbidden"
   | "http_error"
-  | "invalid_response";
+  | "invalid_response"
+  /** A call on a client after its `free()` (or under way when `free()` came). */
+  | "disposed"
+  /** `init()`: WebAssembly is missing (iOS Lockdown Mode), blocked by the CSP, or the `.wasm` did not load. */
+  | "wasm_unavailable";
 
-/** What the client rejects with: an `Error` with a stable `code`. */
-export interface ReauthError extends Error {
-  name: "ReauthError";
-  code: ReauthErrorCode;
-  /** HTTP status, when the server answered. */
-  status?: number;
-  /** Seconds to wait, from the server's Retry-After (when exposed to the page). */
-  retryAfter?: number;
-  /** The server's reason for a dead session. */
-  reason?: string;
-}
+/** The server's `reason` on a `ReauthError`: why a session is dead, or why a token was refused. */
+export type ReauthErrorReason = "missing" | "invalid" | "expired" | "revoked" | "reused" | "inactive";
 
 /** Where the session stands: `loading` until the start-up (see `restore()`) has settled it. */
 export type AuthStatus = "loading" | "signed_in" | "signed_out";
@@ -231,11 +230,14 @@ impl AuthClient {
     /// A token to retry with after the server answered 401 to `rejectedToken`: a newer one this
     /// client holds, else the shared refresh's; `null` when there is none (signed out).
     #[wasm_bindgen(skip_jsdoc, js_name = accessTokenAfter401, unchecked_return_type = "Promise<string | null>")]
-    pub fn access_token_after_401(&self, #[wasm_bindgen(js_name = rejectedToken)] rejected_token: String) -> Promise {
+    pub fn access_token_after_401(
+        &self,
+        #[wasm_bindgen(js_name = rejectedToken, unchecked_param_type = "string")] rejected_token: &JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
-        promise(async move {
-            Ok(inner.token_after_rejection(&rejected_token).await?.map_or(JsValue::NULL, JsValue::from))
-        })
+        // A non-string matches no token the client holds: the caller gets the current or a new one.
+        let rejected = rejected_token.as_string().unwrap_or_default();
+        promise(async move { Ok(inner.token_after_rejection(&rejected).await?.map_or(JsValue::NULL, JsValue::from)) })
     }
 
     /// Signs out here and in every tab, and revokes the session on the server.
@@ -280,6 +282,12 @@ impl AuthClient {
     #[wasm_bindgen(skip_jsdoc, getter = refreshAt, unchecked_return_type = "number | null")]
     pub fn refresh_at(&self) -> JsValue {
         self.inner.refresh_at().map_or(JsValue::NULL, JsValue::from)
+    }
+
+    /// Whether requests to `url` (relative: to `baseUrl`) get the token: `baseUrl`'s origin or `apiOrigins`.
+    #[wasm_bindgen(skip_jsdoc, js_name = sendsTokenTo)]
+    pub fn sends_token_to(&self, #[wasm_bindgen(unchecked_param_type = "string | URL")] url: &JsValue) -> bool {
+        self.inner.sends_token_to(url)
     }
 
     /// Treats the current access token as expired, keeping the session: the next call that needs a

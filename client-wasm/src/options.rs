@@ -2,8 +2,9 @@
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
+use alloc::vec::Vec;
 
-use js_sys::Function;
+use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::{AuthError, ErrorCode};
@@ -16,8 +17,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 10_000;
 pub(crate) struct Options {
     /// `baseUrl` without a trailing slash; endpoints are appended to it.
     pub(crate) base_url: String,
-    /// The origin of `baseUrl`: `auth.fetch` attaches the token to requests for it only.
-    pub(crate) base_origin: String,
+    /// The origins `auth.fetch` attaches the token to: `baseUrl`'s, then those of `apiOrigins`.
+    token_origins: Vec<String>,
     /// The host of `baseUrl`: a page on the same host can read the server's session indicator cookie.
     pub(crate) base_host: String,
     pub(crate) refresh_margin_seconds: f64,
@@ -57,6 +58,9 @@ impl Options {
             Some(fetch.dyn_into::<Function>().map_err(|_| invalid("fetch must be a function"))?)
         };
 
+        let token_origins = token_origins(get_string(&url, "origin").unwrap_or_default(), options)
+            .ok_or_else(|| invalid("apiOrigins must be a list of origins like https://api.example.com (no paths)"))?;
+
         let debug = get_property(options, "debug");
         let debug = if debug.is_function() || debug.as_bool() == Some(true) {
             Some(debug)
@@ -67,7 +71,7 @@ impl Options {
         };
 
         Ok(Self {
-            base_origin: get_string(&url, "origin").unwrap_or_default(),
+            token_origins,
             base_host: get_string(&url, "hostname").unwrap_or_default(),
             base_url,
             refresh_margin_seconds,
@@ -80,6 +84,21 @@ impl Options {
         })
     }
 
+    /// Whether a request to `href` (an absolute, normalised URL) may carry the access token.
+    pub(crate) fn sends_token_to(&self, href: &str) -> bool {
+        self.token_origins
+            .iter()
+            .any(|origin| href.strip_prefix(origin.as_str()).is_some_and(|rest| rest.starts_with('/')))
+    }
+
+    /// [`Self::sends_token_to`] for what `fetch` accepts as a URL: relative ones resolve against `baseUrl`.
+    pub(crate) fn sends_token_to_url(&self, url: &JsValue) -> bool {
+        JsUrl::new(url, &self.base_url.as_str().into())
+            .ok()
+            .and_then(|url| get_string(&url, "href"))
+            .is_some_and(|href| self.sends_token_to(&href))
+    }
+
     pub(crate) fn endpoint(&self, path: &str) -> String {
         concat(&self.base_url, path)
     }
@@ -89,6 +108,35 @@ impl Options {
     pub(crate) fn coordination_name(&self) -> String {
         concat("reauth:", &self.base_url)
     }
+}
+
+/// `baseUrl`'s origin followed by those of `apiOrigins`; `None` if `apiOrigins` is not a list of
+/// http(s) origins and nothing more (a path, query or credentials would suggest a narrower scope
+/// than the origin the token is then sent to). Origins come out as `URL.origin` spells them
+/// (lower-case host, no default port).
+fn token_origins(base_origin: String, options: &JsValue) -> Option<Vec<String>> {
+    let mut origins = alloc::vec![base_origin];
+    let list = get_property(options, "apiOrigins");
+    if list.is_undefined() || list.is_null() {
+        return Some(origins);
+    }
+    if !Array::is_array(&list) {
+        return None;
+    }
+    // Indexed through `Reflect.get` (imported anyway) rather than js-sys's Array iterator: smaller.
+    let count = get_property(&list, "length").as_f64().unwrap_or(0.0) as u32;
+    for index in 0..count {
+        // `new URL` turns a non-string into text first; none of those texts is an http(s) origin.
+        let url = JsUrl::new(&Reflect::get(&list, &index.into()).ok()?, &JsValue::UNDEFINED).ok()?;
+        let origin = get_string(&url, "origin")?;
+        // An opaque origin ("null", for file: and the like) fails the scheme test.
+        let is_http = origin.starts_with("https://") || origin.starts_with("http://");
+        if !is_http || get_string(&url, "href")?.strip_prefix(origin.as_str()) != Some("/") {
+            return None;
+        }
+        origins.push(origin);
+    }
+    Some(origins)
 }
 
 /// A non-negative finite number, or `None` when absent.

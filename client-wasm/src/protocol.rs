@@ -88,11 +88,14 @@ impl ErrorBody {
 const SESSION_INDICATOR: &str = "reauth_session";
 
 /// Whether `document.cookie` holds the session indicator (with or without a `__Host-` or
-/// `__Secure-` prefix, which a deployment may add).
+/// `__Secure-` prefix, which a deployment may add). Byte-wise: `str` patterns cost Wasm.
 pub(crate) fn has_session_indicator(document_cookie: &str) -> bool {
-    document_cookie.split(';').filter_map(|pair| pair.trim().split_once('=')).any(|(name, value)| {
-        let name = name.strip_prefix("__Host-").or_else(|| name.strip_prefix("__Secure-")).unwrap_or(name);
-        name == SESSION_INDICATOR && !value.is_empty()
+    document_cookie.as_bytes().split(|byte| *byte == b';').any(|mut pair| {
+        while let [b' ', rest @ ..] = pair {
+            pair = rest;
+        }
+        let name = pair.strip_prefix(b"__Host-").or_else(|| pair.strip_prefix(b"__Secure-")).unwrap_or(pair);
+        matches!(name.strip_prefix(SESSION_INDICATOR.as_bytes()), Some([b'=', _, ..]))
     })
 }
 

@@ -444,7 +444,7 @@ async fn access_token_after_401_hands_out_a_newer_token_without_a_refresh() {
     let newer = access_token(&auth).await.expect("renewed");
     assert_eq!(call_count(&spy, "/auth/refresh"), 1);
 
-    let after = settle(auth.access_token_after_401(rejected)).await.expect("a token");
+    let after = settle(auth.access_token_after_401(&rejected.into())).await.expect("a token");
     assert_eq!(after.as_string(), Some(newer));
     assert_eq!(call_count(&spy, "/auth/refresh"), 1, "the newer token needed no refresh");
 }
@@ -456,7 +456,7 @@ async fn access_token_after_401_shares_one_refresh_among_every_caller() {
     let rejected = access_token(&auth).await.expect("token");
     let calls = Array::new();
     for _ in 0..5 {
-        calls.push(&auth.access_token_after_401(rejected.clone()));
+        calls.push(&auth.access_token_after_401(&rejected.as_str().into()));
     }
     let tokens: Array = settle(Promise::all(&calls)).await.expect("all resolve").unchecked_into();
     assert_eq!(call_count(&spy, "/auth/refresh"), 1, "one refresh for five callers");
@@ -472,13 +472,13 @@ async fn access_token_after_401_is_null_when_signed_out_and_rejects_on_outages()
     let (auth, _) = signed_in(PROXY, &options).await;
     let rejected = access_token(&auth).await.expect("token");
     proxy_mode("down").await;
-    let outage = settle(auth.access_token_after_401(rejected.clone())).await;
+    let outage = settle(auth.access_token_after_401(&rejected.as_str().into())).await;
     proxy_mode("up").await;
     assert_eq!(error_code(&outage.expect_err("the refresh failed")), "network");
     assert!(auth.is_authenticated(), "an outage keeps the session");
 
     settle(auth.logout()).await.expect("logout");
-    let after = settle(auth.access_token_after_401(rejected)).await.expect("resolves");
+    let after = settle(auth.access_token_after_401(&rejected.into())).await.expect("resolves");
     assert!(after.is_null(), "no session, no token: {after:?}");
 }
 
@@ -606,8 +606,8 @@ async fn the_debug_option_reports_engine_decisions() {
     let (timed, _) = signed_in(SERVER, &[solo(), ("debug", debug)]).await;
     drop(timed);
     let messages = seen.borrow().clone();
-    for expected in ["took the refresh lock", "joined the refresh in flight", "scheduled the renewal"] {
-        assert!(messages.iter().any(|message| message.starts_with(expected)), "{expected}: {messages:?}");
+    for expected in ["reauth: took the lock", "reauth: joined the refresh in flight", "reauth: scheduled the renewal"] {
+        assert!(messages.iter().any(|message| message == expected), "{expected}: {messages:?}");
     }
 
     let (console, _) = signed_in(SERVER, &[solo(), ("debug", true.into())]).await;
@@ -797,6 +797,54 @@ async fn the_token_goes_only_to_base_url_and_the_cookie_only_to_auth_endpoints()
     assert_eq!(api.length(), 2);
     assert!(field(&api.get(0), "authorization").is_null(), "no token for another origin");
     assert!(text(&api.get(1), "authorization").starts_with("Bearer "));
+}
+
+#[wasm_bindgen_test]
+async fn api_origins_get_the_token_and_no_other_origin_does() {
+    let spy = spy_fetch();
+    let api_origins: JsValue = Array::of1(&PROXY.into()).into();
+    let (auth, username) =
+        signed_in(SERVER, &[solo(), manual(), ("fetch", spy.clone().into()), ("apiOrigins", api_origins)]).await;
+    // The proxy is a second origin (another port) in front of the same server: with the token it
+    // answers for the user, as an API on another origin that trusts this server's tokens would.
+    let response = settle(auth.fetch(format!("{PROXY}/api/me").into(), None)).await.expect("resolves");
+    assert_eq!(status(&response), 200);
+    assert_eq!(text(&json(&response).await, "username"), username);
+    // An origin that is not listed: a port that refuses connections, so only the request matters.
+    let _ = settle(auth.fetch("http://127.0.0.1:9/api/me".into(), None)).await;
+
+    let api = calls_to(&spy, "/api/me");
+    assert_eq!(api.length(), 2);
+    assert!(text(&api.get(0), "authorization").starts_with("Bearer "), "the listed origin gets the token");
+    assert!(field(&api.get(1), "authorization").is_null(), "an unlisted origin does not");
+
+    assert!(auth.sends_token_to(&"/api/me".into()), "relative URLs are baseUrl's");
+    assert!(auth.sends_token_to(&format!("{PROXY}/anything?x=1").into()));
+    // Same host, a port that merely starts with the listed one: another origin.
+    assert!(!auth.sends_token_to(&format!("{PROXY}0/api/me").into()));
+    assert!(!auth.sends_token_to(&"http://127.0.0.1:9/api/me".into()));
+    assert!(!auth.sends_token_to(&"http://[".into()), "an invalid URL gets nothing");
+}
+
+#[wasm_bindgen_test]
+fn api_origins_must_be_exact_origins() {
+    let with = |origins: JsValue| AuthClient::new(&object(&[("baseUrl", SERVER.into()), ("apiOrigins", origins)]));
+    for bad in ["https://api.example.com/v1", "api.example.com", "ftp://api.example.com", "https://u@api.example.com"] {
+        let error = with(Array::of1(&bad.into()).into()).err().unwrap_or_else(|| panic!("{bad} is refused"));
+        assert_eq!(error_code(&error), "invalid_options", "{bad}");
+    }
+    let not_a_list = with("https://api.example.com".into()).err().expect("a string is not a list");
+    assert_eq!(error_code(&not_a_list), "invalid_options");
+    let not_a_string = with(Array::of1(&42.into()).into()).err().expect("entries are strings");
+    assert_eq!(error_code(&not_a_string), "invalid_options");
+
+    // Spelled differently, the same origin: normalised as URL.origin spells it.
+    let auth = with(Array::of1(&"https://API.example.com:443/".into()).into()).expect("an origin");
+    assert!(auth.sends_token_to(&"https://api.example.com/v1/items".into()));
+    assert!(!auth.sends_token_to(&"https://api.example.com:8443/v1/items".into()));
+    assert!(!auth.sends_token_to(&"http://api.example.com/v1/items".into()), "the scheme is part of the origin");
+    let default_only = client(SERVER, &[solo()]);
+    assert!(!default_only.sends_token_to(&"https://api.example.com/v1/items".into()), "none by default");
 }
 
 fn spy_calls(spy: &Function) -> Vec<JsValue> {

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { mkdirSync, copyFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 
-import { PASSWORD, eventTypes, launchBrowser, registerThroughPage, openDemo, setUpDevice, waitForEvent } from "./harness.mjs";
+import {
+  PASSWORD, eventTypes, launchBrowser, openDemo, registerThroughPage, setUpDevice as setUpWith, waitForEvent,
+} from "./harness.mjs";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 let browser;
@@ -11,9 +13,7 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-function setUp(t, env) {
-  return setUpDevice(t, browser, env);
-}
+const setUp = (t, env) => setUpWith(t, browser, env);
 
 describe("demo page", () => {
   test("signs in, shows /api/me, and renews the token before it expires", async (t) => {

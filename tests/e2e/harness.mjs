@@ -20,8 +20,14 @@ const CHROMIUM_ARGS = [
 
 export const PASSWORD = "correct horse battery";
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium", headless: true, args: CHROMIUM_ARGS });
+/** `backForwardCache`: keep Chromium's back/forward cache on (Playwright turns it off by default). */
+export function launchBrowser({ backForwardCache = false } = {}) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    ignoreDefaultArgs: backForwardCache ? ["--disable-back-forward-cache"] : [],
+  });
 }
 
 function freePort() {
@@ -111,14 +117,6 @@ export async function setUpDevice(t, browser, env) {
   return { server, context };
 }
 
-/** A new page of `context` with the demo loaded and its session restored (or found absent). */
-export async function openDemo(context, server) {
-  const page = await context.newPage();
-  await page.goto(server.url);
-  await page.waitForSelector("#status:not([data-state=loading])");
-  return page;
-}
-
 /** Registers and signs in through the page's own form. */
 export async function registerThroughPage(page, username) {
   await page.fill("#username", username);
@@ -139,4 +137,15 @@ export async function waitForEvent(page, type, { count = 1, timeout = 15_000 } =
     [type, count],
     { timeout },
   );
+}
+
+/** A free loopback port. */
+export { freePort };
+
+/** Opens the demo page at `url` (default: the server's) and waits until its start-up has settled. */
+export async function openDemo(context, server, url = server.url) {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForSelector("#status:not([data-state=loading])");
+  return page;
 }

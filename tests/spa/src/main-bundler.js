@@ -1,5 +1,6 @@
 // The bundler target initialises the Wasm module on import: no init() to call.
-import { AuthClient } from "reauth-client";
+import * as reauth from "reauth-client";
 import { exercise } from "./exercise.js";
+import { run } from "./page.js";
 
-await exercise(AuthClient);
+run(() => exercise(reauth));

@@ -1,7 +1,10 @@
 // The README's example, run for real: served by reauth-server itself (same origin), it registers a
 // throwaway user, signs in, calls the API, signs out, and reports "ok" or the failure in #status.
-import init, { AuthClient } from "reauth-client";
+import init, * as reauth from "reauth-client";
 import { exercise } from "./exercise.js";
+import { run } from "./page.js";
 
-await init();
-await exercise(AuthClient);
+run(async () => {
+  await init();
+  await exercise(reauth);
+});
