@@ -8,3 +8,4 @@ mod errors;
 mod flows;
 mod helpers;
 mod refresh;
+mod tokens;
