@@ -158,3 +158,16 @@ async fn bench_reports_every_phase_without_errors() {
         }
     }
 }
+
+#[tokio::test]
+async fn user_delete_removes_the_user_and_every_session() {
+    let server = TestServer::start().await;
+    let session = server.signed_in("erin").await;
+    let deleted = user_command(&server, &["delete", "Erin"], "");
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted Erin"));
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::UNAUTHORIZED);
+    let login = server.post_json("/auth/login", serde_json::json!({ "username": "erin", "password": PASSWORD })).await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    assert!(!user_command(&server, &["delete", "erin"], "").status.success(), "a second delete finds no one");
+}
