@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs every tool the project needs, idempotently: each step checks before it acts, so a second
 # run costs seconds. Called by `npm start` and `npm test`; nothing is to be installed by hand.
-# Usage: scripts/setup.sh [server|client|browser|stores|all]...   (default: all)
+# Usage: scripts/setup.sh [server|client|browser|stores|fuzz|coverage|all]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen = "=…"` pin in client-wasm/Cargo.toml
 WASM_PACK_VERSION=0.15.1
+CARGO_FUZZ_VERSION=0.13.2
+CARGO_LLVM_COV_VERSION=0.9.1
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -57,6 +59,18 @@ setup_stores() {
   apt_install redis-server postgresql
 }
 
+# libFuzzer's sanitizer instrumentation needs nightly; the project itself builds on stable.
+setup_fuzz() {
+  rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  cargo_install cargo-fuzz "$CARGO_FUZZ_VERSION" cargo-fuzz --locked
+}
+
+# cargo llvm-cov uses the stable toolchain's llvm-profdata and llvm-cov.
+setup_coverage() {
+  rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools-preview
+  cargo_install cargo-llvm-cov "$CARGO_LLVM_COV_VERSION" cargo-llvm-cov --locked
+}
+
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for target in "${targets[@]}"; do
   case "$target" in
@@ -65,7 +79,9 @@ for target in "${targets[@]}"; do
     browser) setup_browser ;;
     stores) setup_stores ;;
     npm) setup_npm ;;
-    all) setup_server; setup_client; setup_npm; setup_browser; setup_stores ;;
+    fuzz) setup_server; setup_fuzz ;;
+    coverage) setup_server; setup_coverage ;;
+    all) setup_server; setup_client; setup_npm; setup_browser; setup_stores; setup_fuzz; setup_coverage ;;
     *) log "unknown target: $target"; exit 2 ;;
   esac
 done

@@ -12,7 +12,7 @@ step() { printf '\n=== %s ===\n' "$*"; }
 step "server: unit, store conformance and HTTP integration tests"
 cargo test -p reauth-server
 
-for suite in scripts/test-stores.sh scripts/test-client.sh scripts/test-e2e.sh scripts/test-publish.sh; do
+for suite in scripts/test-stores.sh scripts/test-client.sh scripts/test-e2e.sh scripts/test-publish.sh scripts/test-fuzz.sh; do
   if [ -f "$suite" ]; then
     step "$suite"
     bash "$suite"

@@ -46,8 +46,16 @@ const MEMORY_KIB: u32 = 19 * 1024;
 const MAX_MEMORY_KIB: u32 = 64 * 1024;
 
 /// argon2id, 19 MiB, 2 passes, 1 lane: the OWASP Password Storage Cheat Sheet's first choice.
+#[cfg(not(fuzzing))]
+const ARGON2_COST: (u32, u32) = (MEMORY_KIB, 2);
+/// Fuzz builds only (`--cfg fuzzing`, set by cargo-fuzz): the smallest cost argon2 allows, so the
+/// fuzzer spends its time in the parsers and not in hashing. Never in a release or test build.
+#[cfg(fuzzing)]
+const ARGON2_COST: (u32, u32) = (argon2::Params::MIN_M_COST, argon2::Params::MIN_T_COST);
+
 fn params() -> Params {
-    let Ok(params) = Params::new(MEMORY_KIB, 2, 1, None) else { unreachable!("constant parameters are valid") };
+    let (memory_kib, passes) = ARGON2_COST;
+    let Ok(params) = Params::new(memory_kib, passes, 1, None) else { unreachable!("constant parameters are valid") };
     params
 }
 

@@ -24,6 +24,7 @@ pub(super) fn router(service: AuthService) -> Router {
         .unwrap_or_else(|_| unreachable!("{LOGIN_PATH:?} is a path on this site"));
     Router::new()
         .route("/account", get(account))
+        .method_not_allowed_fallback(super::method_not_allowed)
         .layer(silent_refresh)
         .layer(CatchPanicLayer::custom(super::panic_response))
         .layer(TraceLayer::new_for_http())

@@ -1,6 +1,6 @@
 //! `/auth/*`: registration, login, refresh, the OAuth token endpoint, logout, sessions and audit.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cookies::{CookieValue, Cookies};
 use super::error::ApiError;
-use super::extract::{AuthenticatedUser, FormOrJson, JsonBody};
+use super::extract::{AuthenticatedUser, FormOrJson, JsonBody, PathParam};
 use crate::service::{AuthService, ClientInfo, Issued, SessionView, UserView};
 use crate::store::AuditEvent;
 
@@ -223,7 +223,7 @@ async fn revoke_session(
     State(service): State<AuthService>,
     client: ClientInfo,
     user: AuthenticatedUser,
-    Path(session_id): Path<String>,
+    PathParam(session_id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     service.revoke_session(&user.claims, &session_id, &client).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,4 +1,4 @@
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -129,6 +129,14 @@ impl From<BytesRejection> for ApiError {
         } else {
             Self::InvalidRequest(rejection.body_text())
         }
+    }
+}
+
+/// A path parameter that does not decode (invalid percent-encoded UTF-8, say): axum would answer a
+/// plain-text 400.
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::InvalidRequest(rejection.body_text())
     }
 }
 

@@ -208,6 +208,22 @@ where
     }
 }
 
+/// `axum::extract::Path` with rejections turned into [`ApiError`]s (400 with a JSON body).
+pub struct PathParam<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParam<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
 /// The OAuth token endpoint's body: `application/x-www-form-urlencoded` (RFC 6749) or JSON.
 pub struct FormOrJson<T>(pub T);
 

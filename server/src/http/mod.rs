@@ -58,11 +58,7 @@ pub fn router(service: AuthService) -> Router {
         .merge(api::router())
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
-        .method_not_allowed_fallback(|| async {
-            (StatusCode::METHOD_NOT_ALLOWED, Json(serde_json::json!({
-                "error": "method_not_allowed", "error_description": "method not allowed on this path", "reason": "method"
-            })))
-        })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn_with_state(service.clone(), origin::check_origin));
     let routes = match cors(&service) {
@@ -88,6 +84,14 @@ pub fn app(service: AuthService, www_dir: Option<&Path>) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+/// 405 with the JSON error body, for every router of this crate (axum's own 405 has no body).
+async fn method_not_allowed() -> Response {
+    let body = serde_json::json!({
+        "error": "method_not_allowed", "error_description": "method not allowed on this path", "reason": "method"
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
 async fn jwks(State(service): State<AuthService>) -> Response {

@@ -146,3 +146,58 @@ fn a_store_password_never_appears_in_errors_logs_or_help() {
         }
     }
 }
+
+#[tokio::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let mut child = binary()
+        .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory://"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("reauth-server listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), StatusCode::OK);
+    let signalled = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(signalled.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
+
+/// `reauth-server bench`, in-process on the memory store and against a running server, with the
+/// smallest load: every phase reports, and nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reports_every_phase_without_errors() {
+    let server = TestServer::start().await;
+    let target = server.url("");
+    for (args, label) in [(["--store", "memory://"], "memory"), (["--target", target.as_str()], "target")] {
+        let output = binary().arg("bench").args(args).args(["--sessions", "2", "--duration", "1s"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        for phase in ["login", "refresh", "GET /api/me"] {
+            let row = stdout
+                .lines()
+                .find(|row| row.starts_with(&format!("| {label} | {phase} |")))
+                .unwrap_or_else(|| panic!("no {phase} row for {label}: {stdout}"));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells[7], "0", "errors in {row}");
+            if phase == "login" {
+                assert_eq!(cells[3], "2", "one login per session: {row}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn user_delete_removes_the_user_and_every_session() {
+    let server = TestServer::start().await;
+    let session = server.signed_in("erin").await;
+    let deleted = user_command(&server, &["delete", "Erin"], "");
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted Erin"));
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::UNAUTHORIZED);
+    let login = server.post_json("/auth/login", serde_json::json!({ "username": "erin", "password": PASSWORD })).await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+    assert!(!user_command(&server, &["delete", "erin"], "").status.success(), "a second delete finds no one");
+}

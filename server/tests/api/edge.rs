@@ -648,3 +648,13 @@ async fn reloading_the_account_page_after_the_access_token_expired_renders_it_wi
     assert_eq!(session_of(&page), session_of(&first_page), "the same session, refreshed");
     assert!(browser.has("reauth_access"));
 }
+
+/// Found by the `http_request` fuzz target: the page's router answered other methods with an empty 405.
+#[tokio::test]
+async fn other_methods_on_the_account_page_answer_a_json_405() {
+    let server = TestServer::start_with(&["--access-cookie", "true"]).await;
+    for method in [reqwest::Method::POST, reqwest::Method::from_bytes(b"PROPFIND").unwrap()] {
+        let response = server.http.request(method.clone(), server.url("/account")).send().await.unwrap();
+        assert_eq!(error_reason(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await, "method");
+    }
+}

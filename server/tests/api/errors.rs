@@ -266,3 +266,20 @@ async fn unknown_paths_and_methods_answer_json() {
     };
     assert_eq!(revoke_unknown.status(), StatusCode::NOT_FOUND);
 }
+
+/// Found by the `http_request` fuzz target: axum's own rejection was a plain-text 400.
+#[tokio::test]
+async fn a_session_id_that_does_not_decode_is_a_json_400() {
+    let server = TestServer::start().await;
+    let session = server.signed_in("alice").await;
+    let response = server
+        .http
+        .delete(server.url("/auth/sessions/abc%2F..%FF"))
+        .bearer_auth(&session.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_reason(response, StatusCode::BAD_REQUEST, "invalid_request").await, "invalid");
+    let sessions = server.get_bearer("/auth/sessions", &session.access_token).await;
+    assert_eq!(sessions.json::<serde_json::Value>().await.unwrap().as_array().unwrap().len(), 1, "nothing was revoked");
+}

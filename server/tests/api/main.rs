@@ -14,6 +14,7 @@ mod oauth;
 mod refresh;
 mod revocation;
 mod storm;
+mod tokens;
 #[path = "../common/traffic.rs"]
 mod traffic;
 mod wallet;

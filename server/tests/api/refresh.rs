@@ -157,3 +157,53 @@ async fn a_locked_store_answers_503_and_the_session_survives() {
 
     assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::OK);
 }
+
+/// A valid MAC on a generation never issued can only come from a holder of the key: it is refused
+/// as invalid, and the session it names is left alone rather than revoked as if reused.
+#[tokio::test]
+async fn a_token_for_a_generation_never_issued_is_invalid_and_revokes_nothing() {
+    let server = TestServer::start().await;
+    let session = server.signed_in("alice").await;
+    let service = server.service();
+    let sid = service.verify_access_token(&session.access_token).unwrap().sid;
+    let keys = service.access_tokens().key_set();
+    let secret = keys.refresh_secret_at(reauth_server::time::unix_now());
+    let from_the_future = reauth_server::tokens::RefreshToken::encode(secret, &sid, 5);
+    assert_eq!(
+        error_reason(server.refresh(&from_the_future).await, StatusCode::UNAUTHORIZED, "invalid_grant").await,
+        "invalid"
+    );
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::OK, "the session lives on");
+}
+
+#[tokio::test]
+async fn ending_a_session_twice_is_harmless_and_audited_once() {
+    let server = TestServer::start().await;
+    let laptop = server.signed_in("alice").await;
+    let phone = server.login("alice").await;
+    let laptop_sid = server.service().verify_access_token(&laptop.access_token).unwrap().sid;
+    for _ in 0..2 {
+        let logout = server
+            .http
+            .post(server.url("/auth/logout"))
+            .header("cookie", format!("reauth_refresh={}", laptop.refresh_token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    }
+    for _ in 0..2 {
+        let revoke = server
+            .http
+            .delete(server.url(&format!("/auth/sessions/{laptop_sid}")))
+            .bearer_auth(&phone.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(revoke.status(), StatusCode::NO_CONTENT, "revoking an ended session of one's own is a no-op");
+    }
+    let audit: serde_json::Value = server.get_bearer("/auth/audit", &phone.access_token).await.json().await.unwrap();
+    let count = |kind: &str| audit.as_array().unwrap().iter().filter(|event| event["type"] == kind).count();
+    assert_eq!((count("logout"), count("revoke")), (1, 0), "{audit}");
+    assert_eq!(server.refresh(&phone.refresh_token).await.status(), StatusCode::OK, "the other device is untouched");
+}
