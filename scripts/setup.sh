@@ -45,9 +45,11 @@ setup_client() {
 }
 
 setup_npm() {
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  # By content, not mtime: a lockfile rewritten in the same second as node_modules must still count.
+  if ! cmp -s package-lock.json node_modules/.reauth-installed-lock; then
     log "npm install"
     npm install --no-audit --no-fund --loglevel=error
+    cp package-lock.json node_modules/.reauth-installed-lock
   fi
 }
 
