@@ -26,5 +26,9 @@ cargo publish --dry-run --allow-dirty -p reauth-server
 
 log "reauth-client: cargo publish --dry-run (built for wasm32, its only target)"
 check_packaged_files reauth-client
-cargo publish --dry-run --allow-dirty -p reauth-client --target wasm32-unknown-unknown
+# The verify build of a cdylib writes `libreauth_client.rlib` with no hash in its name, without the
+# `std` feature: in the shared target dir it would overwrite the browser tests' std build, which cargo
+# then takes as fresh (E0152, duplicate panic_impl). Its own target dir keeps the two apart.
+CARGO_TARGET_DIR=$CARGO_TARGET_DIR/publish-client \
+  cargo publish --dry-run --allow-dirty -p reauth-client --target wasm32-unknown-unknown
 log "both crates package and build as published"
