@@ -35,7 +35,10 @@ esac
 bash scripts/setup.sh coverage
 
 started=$(date +%s)
-cargo llvm-cov clean --profraw-only
+# The workspace's own artifacts go too, not only the old profiles: the report reads every test
+# binary of the package left in the target dir, and one built from older sources (before a merge
+# changed its hash) would count its stale lines as missed. Dependencies stay built.
+cargo llvm-cov clean --workspace
 # Every test target of the server (unit and conformance in the library, tests/api, tests/stores);
 # the integration tests' reauth-server processes are instrumented too and add their own profiles.
 cargo llvm-cov --no-report -p reauth-server --all-features

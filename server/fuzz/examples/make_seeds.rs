@@ -1,5 +1,5 @@
 //! Writes the token seeds of `corpus/access_token` and `corpus/refresh_token`: valid tokens under the
-//! fixture key, and near misses the fuzzer would take long to build by itself. Deterministic, so
+//! fixture key set (the current stored keys and the configured, retired one), and near misses the fuzzer would take long to build by itself. Deterministic, so
 //! running it again changes nothing: `cargo run --example make_seeds` in server/fuzz.
 
 use std::fs;
@@ -7,7 +7,8 @@ use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use reauth_fuzz::{access_tokens, claims, keys, NOW};
+use reauth_fuzz::{access_tokens, claims, key_set, refresh_secret, NOW, ROTATED_AT};
+use reauth_server::tokens::AccessClaims;
 use reauth_server::tokens::RefreshToken;
 
 fn main() -> std::io::Result<()> {
@@ -18,7 +19,10 @@ fn main() -> std::io::Result<()> {
     let b64 = |json: &str| URL_SAFE_NO_PAD.encode(json);
     let access = [
         ("valid", valid.clone()),
-        ("expired", tokens.sign(&reauth_server::tokens::AccessClaims { exp: NOW - 1, ..claims() })),
+        // Signed by the configured key, current at its iat: still published at NOW.
+        ("retired-key", tokens.sign(&AccessClaims { iat: ROTATED_AT - 60, ..claims() })),
+        ("expired", tokens.sign(&AccessClaims { exp: NOW - 3600, ..claims() })),
+        ("within-leeway", tokens.sign(&AccessClaims { exp: NOW - 1, ..claims() })),
         ("alg-none", format!("{}.{rest}", b64(r#"{"alg":"none","typ":"at+jwt"}"#))),
         ("no-kid", format!("{}.{rest}", b64(r#"{"alg":"EdDSA","typ":"at+jwt"}"#))),
         ("four-parts", format!("{valid}.e30")),
@@ -26,12 +30,16 @@ fn main() -> std::io::Result<()> {
     ];
     write(&corpus.join("access_token"), &access)?;
 
-    let keys = keys();
+    let set = key_set();
+    let current = set.refresh_secret_at(NOW);
+    let root = refresh_secret(&set, None, NOW).expect("the configured key's secret is accepted at NOW");
     let family = "c2Vzc2lvbi1maXhlZC0wMQ";
     let refresh = [
-        ("generation-0", RefreshToken::encode(&keys, family, 0)),
-        ("generation-max", RefreshToken::encode(&keys, family, u64::MAX)),
-        ("wrong-prefix", RefreshToken::encode(&keys, family, 7).replacen("rt1.", "rt2.", 1)),
+        ("generation-0", RefreshToken::encode(current, family, 0)),
+        ("generation-max", RefreshToken::encode(current, family, u64::MAX)),
+        ("rt1-generation-7", RefreshToken::encode(root, family, 7)),
+        ("rt1-as-rt2", RefreshToken::encode(root, family, 7).replacen("rt1.", "rt2.", 1)),
+        ("rt2-as-rt1", RefreshToken::encode(current, family, 7).replacen("rt2.", "rt1.", 1)),
     ];
     write(&corpus.join("refresh_token"), &refresh)
 }

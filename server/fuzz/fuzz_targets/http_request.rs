@@ -1,5 +1,7 @@
 //! Every endpoint, through the real router (`reauth_server::app`) in process, on a fresh memory
-//! store with one user signed in. Inputs are plain-text HTTP requests (see `FuzzRequest`); the
+//! store whose signing key and refresh secret were rotated once (so the session's tokens are `rt2.`
+//! under a stored secret, and the configured key's are still accepted), with one user signed in and,
+//! when the input asks, a wallet challenge issued. Inputs are plain-text HTTP requests (see `FuzzRequest`); the
 //! JSON and form bodies of register, login and the token endpoint, cookies, bearer tokens, paths and
 //! Origin headers are all fuzzed. Whatever comes in: no panic, no 5xx, every 4xx has the JSON error
 //! body, and every `/auth` answer that carries a token or sets a cookie is `Cache-Control: no-store`.
@@ -9,7 +11,8 @@ use std::sync::LazyLock;
 
 use axum::http::{header, Method};
 use libfuzzer_sys::fuzz_target;
-use reauth_fuzz::{FuzzRequest, PASSWORD, USERNAME};
+use reauth_fuzz::{FuzzRequest, Placeholders, PASSWORD, USERNAME};
+use reauth_server::store::KeyKind;
 use reauth_server::ClientInfo;
 use tokio::runtime::Runtime;
 use tower::ServiceExt as _;
@@ -23,10 +26,25 @@ static RUNTIME: LazyLock<Runtime> =
 fuzz_target!(|input: &[u8]| {
     let Some(fuzzed) = FuzzRequest::parse(input) else { return };
     RUNTIME.block_on(async {
-        let service = reauth_fuzz::service(fuzzed.access_cookie);
+        let service = reauth_fuzz::service(&fuzzed.options);
+        for kind in [KeyKind::Signing, KeyKind::Refresh] {
+            service.rotate_key(kind, 0).await.expect("the memory store keeps a key set");
+        }
         service.create_user(USERNAME, PASSWORD).await.expect("the fixture user is valid");
-        let session = service.login(USERNAME, PASSWORD, &ClientInfo::default()).await.expect("the fixture login");
-        let Some(request) = fuzzed.to_request(&session.access_token, &session.refresh_token) else { return };
+        let client = ClientInfo::default();
+        let session = service.login(USERNAME, PASSWORD, &client).await.expect("the fixture login");
+        let mut values =
+            Placeholders { access: session.access_token, refresh: session.refresh_token, ..Placeholders::default() };
+        if fuzzed.uses_wallet() {
+            let challenge = service
+                .wallet_challenge(&reauth_fuzz::wallet_account(), &client)
+                .await
+                .expect("a challenge for the fixture account");
+            values.wallet_signature = reauth_fuzz::wallet_signature(&challenge.message);
+            let quoted = serde_json::to_string(&challenge.message).expect("a string serialises");
+            values.wallet_message = quoted[1..quoted.len() - 1].to_owned();
+        }
+        let Some(request) = fuzzed.to_request(&values) else { return };
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
 
         let Ok(response) = reauth_server::app(service, None).oneshot(request).await;
