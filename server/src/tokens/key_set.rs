@@ -391,4 +391,34 @@ mod tests {
         assert!(matches!(KeySet::open(&root, &[flipped]), Err(KeySetError::Sealed { .. })));
         assert_eq!(KeySet::open(&root, &[key]).unwrap().published(NOW, 1).len(), 2);
     }
+
+    #[test]
+    fn a_stored_key_that_is_not_the_key_its_id_names_or_is_cut_short_is_refused() {
+        let root = Keys::generate();
+        // Sealed correctly under this root, but the secret inside is not the key the id names.
+        let mut impostor = KeySet::seal_new(&root, KeyKind::Signing, NOW, NOW);
+        impostor.sealed = seal(&key_encryption_key(&root), &impostor, &random_bytes::<32>());
+        assert!(matches!(KeySet::open(&root, &[impostor]), Err(KeySetError::Sealed { .. })));
+        let mut truncated = KeySet::seal_new(&root, KeyKind::Refresh, NOW, NOW);
+        truncated.sealed.truncate(NONCE_LEN - 1);
+        assert!(matches!(KeySet::open(&root, &[truncated]), Err(KeySetError::Sealed { .. })));
+    }
+
+    #[test]
+    fn debug_output_names_the_keys_and_shows_no_secret() {
+        let root = Keys::generate();
+        let set = KeySet::open(&root, &[KeySet::seal_new(&root, KeyKind::Signing, NOW, NOW)]).unwrap();
+        let secret = URL_SAFE_NO_PAD.encode(root.signing_key().to_bytes());
+        let shown = format!("{set:?}");
+        assert!(shown.contains(root.kid()) && !shown.contains(&secret), "{shown}");
+        let verifier = crate::tokens::AccessTokenVerifier::new(root.verifying_key(), "iss", "aud");
+        let shown = format!("{verifier:?}");
+        assert!(shown.contains(root.kid()) && shown.contains("iss") && !shown.contains(&secret), "{shown}");
+    }
+
+    #[test]
+    fn key_states_have_the_names_keys_list_prints() {
+        let names = [KeyState::Next, KeyState::Current, KeyState::Retired, KeyState::Expired].map(KeyState::as_str);
+        assert_eq!(names, ["next", "current", "retired", "expired"]);
+    }
 }

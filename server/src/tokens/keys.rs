@@ -138,11 +138,6 @@ impl Keys {
     pub(crate) fn refresh_mac_key(&self) -> &[u8; 32] {
         &self.refresh_mac_key
     }
-
-    /// The public key as a JWK, for `/.well-known/jwks.json`.
-    pub fn jwk(&self) -> Jwk {
-        Jwk::from_key(&self.verifying_key())
-    }
 }
 
 impl Jwk {
