@@ -7,6 +7,16 @@ use reqwest::StatusCode;
 
 use crate::helpers::{error_reason, TestServer, PASSWORD};
 
+/// Starts `command` (a `serve` on port 0), its standard error discarded, and reads the address it
+/// prints first.
+pub fn spawn_listening(command: &mut Command) -> (std::process::Child, String) {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("reauth-server listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    (child, url)
+}
+
 pub fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_reauth-server"));
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("REAUTH_") || name.starts_with("JWT_")) {
@@ -102,15 +112,7 @@ fn invalid_settings_fail_at_start_up_with_a_clear_message() {
 
 #[tokio::test]
 async fn serve_prints_its_address_and_answers_on_it() {
-    let mut child = binary()
-        .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory://"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("reauth-server listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let (mut child, url) = spawn_listening(binary().args(["serve", "--bind", "127.0.0.1:0", "--store", "memory://"]));
     let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
     child.kill().unwrap();
     let _ = child.wait();
@@ -149,15 +151,7 @@ fn a_store_password_never_appears_in_errors_logs_or_help() {
 
 #[tokio::test]
 async fn serve_stops_cleanly_on_sigterm() {
-    let mut child = binary()
-        .args(["serve", "--bind", "127.0.0.1:0", "--store", "memory://"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("reauth-server listening on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let (mut child, url) = spawn_listening(binary().args(["serve", "--bind", "127.0.0.1:0", "--store", "memory://"]));
     assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), StatusCode::OK);
     let signalled = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(signalled.success());

@@ -1,11 +1,11 @@
 //! A login storm against the real binary: bounded hashing keeps memory and `/healthz` in hand.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::cli::{binary, spawn_listening};
 use crate::helpers::{join_all, PASSWORD};
 
 /// `reauth-server serve` as a child process on a free loopback port, killed on drop.
@@ -18,22 +18,14 @@ struct ServerProcess {
 impl ServerProcess {
     fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_reauth-server"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("REAUTH_") || name.starts_with("JWT_")) {
-            command.env_remove(name);
-        }
+        let mut command = binary();
         let store = format!("sqlite://{}", dir.path().join("reauth.db").display());
-        let mut child = command
-            .args(["serve", "--bind", "127.0.0.1:0", "--cookie-secure", "false", "--store", &store])
-            .args(extra)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("reauth-server listening on ").expect("the listening line").to_owned();
+        let (child, base) = spawn_listening(
+            command
+                .args(["serve", "--bind", "127.0.0.1:0", "--cookie-secure", "false", "--store", &store])
+                .args(extra)
+                .env("RUST_LOG", "error"),
+        );
         Self { child, base, _dir: dir }
     }
 
