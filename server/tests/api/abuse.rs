@@ -226,13 +226,7 @@ async fn logout_clears_the_cookies_whatever_the_store_says_and_tells_whether_it_
     let session = server.signed_in("alice").await;
     let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path.display())).await.unwrap();
     blocker.execute("BEGIN EXCLUSIVE").await.unwrap();
-    let logout = server
-        .http
-        .post(server.url("/auth/logout"))
-        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
-        .send()
-        .await
-        .unwrap();
+    let logout = server.logout(&session.refresh_token).await;
     blocker.execute("ROLLBACK").await.unwrap();
     assert_eq!(logout.status(), StatusCode::ACCEPTED);
     let cleared = set_cookie_line(logout.headers(), "reauth_refresh").expect("the refresh cookie is cleared");
@@ -241,13 +235,7 @@ async fn logout_clears_the_cookies_whatever_the_store_says_and_tells_whether_it_
     let body: Value = logout.json().await.unwrap();
     assert_eq!(body, json!({ "server_revoked": false, "reason": "unavailable" }));
     // With the store back, the same logout revokes and says so with 204.
-    let again = server
-        .http
-        .post(server.url("/auth/logout"))
-        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
-        .send()
-        .await
-        .unwrap();
+    let again = server.logout(&session.refresh_token).await;
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }
 

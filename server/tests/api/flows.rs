@@ -137,13 +137,7 @@ async fn nobody_can_revoke_or_see_another_users_session() {
 async fn logout_revokes_the_family_and_clears_both_cookies() {
     let server = TestServer::start().await;
     let session = server.signed_in("alice").await;
-    let response = server
-        .http
-        .post(server.url("/auth/logout"))
-        .header("cookie", format!("reauth_refresh={}", session.refresh_token))
-        .send()
-        .await
-        .unwrap();
+    let response = server.logout(&session.refresh_token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(response.headers()["cache-control"], "no-store");
     for name in ["reauth_refresh", "reauth_session"] {

@@ -104,6 +104,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `POST /auth/logout` with the refresh cookie.
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.http
+            .post(self.url("/auth/logout"))
+            .header("cookie", format!("reauth_refresh={refresh_token}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_bearer(&self, path: &str, access_token: &str) -> Response {
         self.http.get(self.url(path)).bearer_auth(access_token).send().await.unwrap()
     }

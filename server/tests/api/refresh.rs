@@ -183,13 +183,7 @@ async fn ending_a_session_twice_is_harmless_and_audited_once() {
     let phone = server.login("alice").await;
     let laptop_sid = server.service().verify_access_token(&laptop.access_token).unwrap().sid;
     for _ in 0..2 {
-        let logout = server
-            .http
-            .post(server.url("/auth/logout"))
-            .header("cookie", format!("reauth_refresh={}", laptop.refresh_token))
-            .send()
-            .await
-            .unwrap();
+        let logout = server.logout(&laptop.refresh_token).await;
         assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     }
     for _ in 0..2 {

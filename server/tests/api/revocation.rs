@@ -40,13 +40,7 @@ async fn logout_and_logout_all_end_the_access_tokens_too() {
     let server = TestServer::start().await;
     let first = server.signed_in("alice").await;
     let second = server.login("alice").await;
-    let logout = server
-        .http
-        .post(server.url("/auth/logout"))
-        .header("cookie", format!("reauth_refresh={}", first.refresh_token))
-        .send()
-        .await
-        .unwrap();
+    let logout = server.logout(&first.refresh_token).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     assert_revoked(&server, &first.access_token).await;
     assert_eq!(server.get_bearer("/api/me", &second.access_token).await.status(), StatusCode::OK);
