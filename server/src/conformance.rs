@@ -94,12 +94,10 @@ pub async fn older_generation_is_reuse_even_within_interval(store: Arc<dyn Token
     );
 }
 
-/// A store whose call after the first successful swap fails (once): the rotation committed, but its answer
-/// never reaches the client (here the user read and audit write fail; a timeout or a dropped
-/// connection look the same from the client).
+/// A store whose first successful rotation commits and then fails (once): its answer never reaches
+/// the client, as with a timeout or a dropped connection.
 struct FailsAfterSwap {
     inner: Arc<dyn TokenStore>,
-    swapped: std::sync::atomic::AtomicBool,
     failed_once: std::sync::atomic::AtomicBool,
 }
 
@@ -129,24 +127,18 @@ impl TokenStore for FailsAfterSwap {
     async fn family(&self, family_id: &str) -> crate::store::StoreResult<Option<crate::store::Family>> {
         self.inner.family(family_id).await
     }
-    async fn advance_family(
+    async fn rotate_family(
         &self,
-        family_id: &str,
-        expected_generation: u64,
-        now: crate::store::UnixTime,
-        token_expires_at: crate::store::UnixTime,
-    ) -> crate::store::StoreResult<Option<crate::store::Family>> {
-        let advanced = self.inner.advance_family(family_id, expected_generation, now, token_expires_at).await?;
-        if advanced.is_some() {
-            self.swapped.store(true, std::sync::atomic::Ordering::SeqCst);
+        rotation: &crate::store::Rotation,
+    ) -> crate::store::StoreResult<Option<crate::store::Rotated>> {
+        let rotated = self.inner.rotate_family(rotation).await?;
+        if rotated.is_some() && !self.failed_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::unavailable(std::io::Error::other("connection lost after the commit")));
         }
-        Ok(advanced)
+        Ok(rotated)
     }
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> crate::store::StoreResult<bool> {
         self.inner.revoke_family(family_id, reason).await
-    }
-    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> crate::store::StoreResult<u64> {
-        self.inner.revoke_user_families(user_id, reason).await
     }
     async fn end_user_sessions(
         &self,
@@ -175,20 +167,13 @@ impl TokenStore for FailsAfterSwap {
     ) -> crate::store::StoreResult<Vec<crate::store::Revocation>> {
         self.inner.revocations_since(since).await
     }
-    async fn user_recording_if_active(
-        &self,
-        user_id: &str,
-        event: &AuditEvent,
-    ) -> crate::store::StoreResult<Option<User>> {
-        let after_swap = self.swapped.swap(false, std::sync::atomic::Ordering::SeqCst);
-        if after_swap && !self.failed_once.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::unavailable(std::io::Error::other("connection lost after the swap")));
-        }
-        self.inner.user_recording_if_active(user_id, event).await
-    }
     async fn recent_events(&self, user_id: &str, limit: usize) -> crate::store::StoreResult<Vec<AuditEvent>> {
         self.inner.recent_events(user_id, limit).await
     }
+}
+
+#[async_trait::async_trait]
+impl crate::store::Maintenance for FailsAfterSwap {
     async fn purge_expired(
         &self,
         now: crate::store::UnixTime,
@@ -214,7 +199,7 @@ impl crate::store::ChallengeStore for FailsAfterSwap {
 
 pub async fn a_lost_answer_is_retried_after_the_interval_without_a_logout(store: Arc<dyn TokenStore>) {
     let faulty: Arc<dyn TokenStore> =
-        Arc::new(FailsAfterSwap { inner: store.clone(), swapped: Default::default(), failed_once: Default::default() });
+        Arc::new(FailsAfterSwap { inner: store.clone(), failed_once: Default::default() });
     let service = service(faulty, 1);
     let (_, login) = signed_in(&service).await;
     let lost = service.refresh(Some(&login.refresh_token), &ClientInfo::default()).await;

@@ -12,8 +12,8 @@ use crate::password::{self, check_password, check_username, normalize_username};
 use crate::rate_limit::{Limit, Throttle, ThrottleKey, Throttled};
 use crate::revocation::{RevocationList, POLL_EVERY, POLL_OVERLAP_SECS};
 use crate::store::{
-    AuditEvent, AuditKind, Family, KeyKind, NewFamily, Revocation, RevokeReason, RevokedSubject, StoreError,
-    TokenStore, UnixTime, User,
+    family_id_for, AuditEvent, AuditKind, Family, KeyKind, NewFamily, Revocation, RevokeReason, RevokedSubject,
+    Rotated, Rotation, StoreError, TokenStore, UnixTime, User,
 };
 use crate::tokens::{
     random_id, AccessClaims, AccessTokenError, AccessTokens, KeyDescription, KeySet, KeySetError, Keys, RefreshToken,
@@ -601,7 +601,7 @@ impl AuthService {
     ) -> Result<Issued, AuthError> {
         let settings = &self.inner.settings;
         let family = NewFamily {
-            id: random_id(),
+            id: family_id_for(&user.id),
             user_id: user.id.clone(),
             created_at: now,
             expires_at: now + settings.session_max_age_secs,
@@ -654,55 +654,40 @@ impl AuthService {
             AuthError::SessionEnded(DeadReason::Invalid)
         })?;
         tracing::Span::current().record("session_id", token.family_id.as_str());
-        let store = &self.inner.store;
-        let token_expires_at = now + self.inner.settings.refresh_ttl_secs;
-        let (family, detail) =
-            match store.advance_family(&token.family_id, token.generation, now, token_expires_at).await? {
-                Some(family) => (family, None),
-                None => {
-                    let (family, detail) = self.classify_failed_rotation(&token, client, now).await?;
-                    (family, Some(detail))
-                }
-            };
-        // One store round trip where the backend allows: the user is read and, if active, the
-        // refresh event is written with it.
-        let event = audit_event(AuditKind::Refresh, Some(family.user_id.clone()), Some(&family.id), client, detail);
-        let user = match store.user_recording_if_active(&family.user_id, &event).await? {
-            Some(user) if user.active => user,
-            _ => {
-                if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
-                    self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
-                    self.record(
-                        AuditKind::Revoke,
-                        Some(family.user_id.clone()),
-                        Some(&family.id),
-                        client,
-                        Some("inactive"),
-                    )
-                    .await?;
-                }
-                return Err(AuthError::SessionEnded(DeadReason::Inactive));
-            }
+        let rotation = Rotation {
+            family_id: token.family_id.clone(),
+            expected_generation: token.generation,
+            now,
+            token_expires_at: now + self.inner.settings.refresh_ttl_secs,
+            client_ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
         };
-        log_event(&event);
+        // The usual case in one atomic store step: swap, user check and audit event together.
+        let (family, user) = match self.inner.store.rotate_family(&rotation).await? {
+            Some(Rotated { family, user }) => {
+                log_event(&rotation.event(&family.user_id));
+                (family, user)
+            }
+            None => self.hand_back_or_end(&token, client, now).await?,
+        };
         Ok(self.issue(&user, &family.id, family.generation, family.token_expires_at, now))
     }
 
-    /// The compare-and-swap failed: decide between handing out the current successor again, reuse
+    /// The atomic rotation refused: decide between handing out the current successor again, reuse
     /// (revoke), and a session that simply ended.
     ///
     /// The token just before the current generation gets the current successor back, whenever it
     /// comes, as long as that successor has not been used (the family would have moved on): a
-    /// concurrent tab, or a retry after a rotation whose answer was lost (the user read or the
-    /// audit write failed after the swap, a timeout, a dropped connection). The audit detail says
-    /// which: `reuse_interval` within `REAUTH_REUSE_INTERVAL` of the rotation, `unused_successor`
-    /// after it. Any older token is reuse. `REAUTH_REUSE_INTERVAL=0s` turns the hand-back off.
-    async fn classify_failed_rotation(
+    /// concurrent tab, or a retry after a rotation whose answer was lost (a timeout, a dropped
+    /// connection). The audit detail says which: `reuse_interval` within `REAUTH_REUSE_INTERVAL`
+    /// of the rotation, `unused_successor` after it. Any older token is reuse.
+    /// `REAUTH_REUSE_INTERVAL=0s` turns the hand-back off.
+    async fn hand_back_or_end(
         &self,
         token: &RefreshToken,
         client: &ClientInfo,
         now: UnixTime,
-    ) -> Result<(Family, &'static str), AuthError> {
+    ) -> Result<(Family, User), AuthError> {
         let store = &self.inner.store;
         let Some(family) = store.family(&token.family_id).await? else {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
@@ -713,11 +698,19 @@ impl AuthService {
         if !family.is_live(now) {
             return Err(AuthError::SessionEnded(DeadReason::Expired));
         }
+        let is_current = token.generation == family.generation;
         let is_predecessor = token.generation.checked_add(1) == Some(family.generation);
         let interval = self.inner.settings.reuse_interval_secs;
-        if is_predecessor && interval > 0 {
+        if is_current || (is_predecessor && interval > 0) {
+            let user = self.active_user_of(&family, client).await?;
+            if is_current {
+                // A live family at the presented generation that did not rotate: its user's
+                // logout everywhere is under way (the fence holds it back, the revocation follows).
+                return Err(AuthError::SessionEnded(DeadReason::Revoked));
+            }
             let detail = if now - family.rotated_at <= interval { "reuse_interval" } else { "unused_successor" };
-            return Ok((family, detail));
+            self.record(AuditKind::Refresh, Some(user.id.clone()), Some(&family.id), client, Some(detail)).await?;
+            return Ok((family, user));
         }
         if token.generation > family.generation {
             // A valid MAC for a generation never issued: only a key holder could make it.
@@ -738,6 +731,23 @@ impl AuthService {
             .await?;
         }
         Err(AuthError::SessionEnded(DeadReason::Reused))
+    }
+
+    /// The family's user if active; otherwise the family is revoked as `inactive` and the session
+    /// ends.
+    async fn active_user_of(&self, family: &Family, client: &ClientInfo) -> Result<User, AuthError> {
+        let store = &self.inner.store;
+        match store.user_by_id(&family.user_id).await? {
+            Some(user) if user.active => Ok(user),
+            _ => {
+                if store.revoke_family(&family.id, RevokeReason::Inactive).await? {
+                    self.revoke_access(RevokedSubject::Session(family.id.clone())).await?;
+                    let user_id = Some(family.user_id.clone());
+                    self.record(AuditKind::Revoke, user_id, Some(&family.id), client, Some("inactive")).await?;
+                }
+                Err(AuthError::SessionEnded(DeadReason::Inactive))
+            }
+        }
     }
 
     /// Ends the session the refresh token belongs to. A missing or foreign token is not an error:

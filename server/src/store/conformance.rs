@@ -15,7 +15,10 @@
 
 use std::sync::Arc;
 
-use super::{AuditEvent, AuditKind, Challenge, NewFamily, RevokeReason, StoreError, TokenStore, User};
+use super::{
+    family_id_for, AuditEvent, AuditKind, Challenge, Family, NewFamily, RevokeReason, Rotation, StoreError, TokenStore,
+    User,
+};
 use crate::time::unix_now;
 use crate::tokens::random_id;
 
@@ -37,12 +40,13 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
             $crate::conformance_tests!(@cases $make;
-                users_are_unique_by_name, users_can_be_disabled_and_deleted, advance_is_a_compare_and_swap,
-                advance_refuses_revoked_and_expired_families, token_expiry_never_passes_the_family_end,
-                concurrent_advances_have_one_winner, revocation_is_first_reason_wins,
+                users_are_unique_by_name, users_can_be_disabled_and_deleted, rotation_is_a_compare_and_swap,
+                rotation_refuses_revoked_and_expired_families, rotation_needs_an_active_user,
+                token_expiry_never_passes_the_family_end, concurrent_rotations_have_one_winner,
+                simultaneous_rotations_of_many_families_all_commit_with_their_events, revocation_is_first_reason_wins,
                 logout_everywhere_fences_a_login_that_raced_it, revocations_are_shared_until_they_expire,
                 audit_events_are_capped_per_user, live_families_lists_only_live_ones,
-                events_are_kept_per_user_newest_first, the_refresh_event_is_written_only_for_an_active_user,
+                events_are_kept_per_user_newest_first,
                 purge_removes_only_expired_state,
                 rotation_issues_a_new_token_each_time, concurrent_refreshes_of_one_token_all_succeed,
                 reuse_after_the_interval_revokes_the_family, older_generation_is_reuse_even_within_interval,
@@ -97,7 +101,7 @@ pub fn user(name: &str) -> User {
 
 fn family_for(user: &User, now: i64, token_ttl: i64, max_age: i64) -> NewFamily {
     NewFamily {
-        id: random_id(),
+        id: family_id_for(&user.id),
         user_id: user.id.clone(),
         created_at: now,
         expires_at: now + max_age,
@@ -105,6 +109,27 @@ fn family_for(user: &User, now: i64, token_ttl: i64, max_age: i64) -> NewFamily 
         user_agent: Some("conformance".into()),
         client_ip: Some("127.0.0.1".into()),
     }
+}
+
+/// A refresh of `family_id` at `generation`, as the service asks for it.
+pub fn rotation(family_id: &str, generation: u64, now: i64, token_expires_at: i64) -> Rotation {
+    Rotation {
+        family_id: family_id.to_owned(),
+        expected_generation: generation,
+        now,
+        token_expires_at,
+        client_ip: Some("127.0.0.1".into()),
+        user_agent: Some("conformance".into()),
+    }
+}
+
+async fn rotated_family(store: &Arc<dyn TokenStore>, rotation: &Rotation) -> Option<Family> {
+    store.rotate_family(rotation).await.unwrap().map(|rotated| rotated.family)
+}
+
+async fn refresh_events(store: &Arc<dyn TokenStore>, user_id: &str) -> usize {
+    let events = store.recent_events(user_id, 10_000).await.unwrap();
+    events.iter().filter(|event| event.kind == AuditKind::Refresh).count()
 }
 
 async fn with_family(store: &Arc<dyn TokenStore>) -> (User, NewFamily) {
@@ -135,30 +160,51 @@ pub async fn users_can_be_disabled_and_deleted(store: Arc<dyn TokenStore>) {
     assert!(!store.delete_user(&owner.id).await.unwrap());
 }
 
-pub async fn advance_is_a_compare_and_swap(store: Arc<dyn TokenStore>) {
-    let (_, family) = with_family(&store).await;
+pub async fn rotation_is_a_compare_and_swap(store: Arc<dyn TokenStore>) {
+    let (owner, family) = with_family(&store).await;
     let now = unix_now();
-    let advanced = store.advance_family(&family.id, 0, now + 5, now + 100).await.unwrap().unwrap();
+    let first = rotation(&family.id, 0, now + 5, now + 100);
+    let rotated = store.rotate_family(&first).await.unwrap().unwrap();
+    let advanced = &rotated.family;
     assert_eq!(
         (advanced.generation, advanced.rotated_at, advanced.last_used_at, advanced.token_expires_at),
         (1, now + 5, now + 5, now + 100)
     );
-    assert_eq!(store.advance_family(&family.id, 0, now + 6, now + 100).await.unwrap(), None, "stale generation");
+    assert_eq!(rotated.user, owner, "the user, read in the same step");
+    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap(), [first.event(&owner.id)], "with its event");
+    assert_eq!(rotated_family(&store, &rotation(&family.id, 0, now + 6, now + 100)).await, None, "stale generation");
     assert_eq!(store.family(&family.id).await.unwrap().unwrap().generation, 1);
-    assert_eq!(store.advance_family(&family.id, 1, now + 7, now + 100).await.unwrap().unwrap().generation, 2);
-    assert_eq!(store.advance_family("no-such-family", 0, now, now + 100).await.unwrap(), None);
+    assert_eq!(rotated_family(&store, &rotation(&family.id, 1, now + 7, now + 100)).await.unwrap().generation, 2);
+    assert_eq!(rotated_family(&store, &rotation("no-such-family", 0, now, now + 100)).await, None);
+    assert_eq!(refresh_events(&store, &owner.id).await, 2, "no event for a refused rotation");
 }
 
-pub async fn advance_refuses_revoked_and_expired_families(store: Arc<dyn TokenStore>) {
+pub async fn rotation_refuses_revoked_and_expired_families(store: Arc<dyn TokenStore>) {
     let (owner, revoked) = with_family(&store).await;
     let now = unix_now();
     assert!(store.revoke_family(&revoked.id, RevokeReason::Logout).await.unwrap());
-    assert_eq!(store.advance_family(&revoked.id, 0, now, now + 100).await.unwrap(), None);
+    assert_eq!(rotated_family(&store, &rotation(&revoked.id, 0, now, now + 100)).await, None);
 
     let expiring = family_for(&owner, now, 10, 86_400);
     store.create_family(&expiring).await.unwrap();
-    assert_eq!(store.advance_family(&expiring.id, 0, now + 10, now + 100).await.unwrap(), None, "token expired");
+    assert_eq!(rotated_family(&store, &rotation(&expiring.id, 0, now + 10, now + 100)).await, None, "token expired");
     assert_eq!(store.family(&expiring.id).await.unwrap().unwrap().generation, 0);
+    assert_eq!(refresh_events(&store, &owner.id).await, 0);
+}
+
+/// The user check is part of the atomic step: a disabled or deleted user's family does not move and
+/// gets no event, so the service can revoke it as `inactive`.
+pub async fn rotation_needs_an_active_user(store: Arc<dyn TokenStore>) {
+    let (owner, family) = with_family(&store).await;
+    let now = unix_now();
+    store.set_user_active(&owner.id, false).await.unwrap();
+    assert_eq!(rotated_family(&store, &rotation(&family.id, 0, now, now + 100)).await, None);
+    assert_eq!(store.family(&family.id).await.unwrap().unwrap().generation, 0, "nothing changed");
+    assert_eq!(refresh_events(&store, &owner.id).await, 0, "no event for an inactive user");
+    store.set_user_active(&owner.id, true).await.unwrap();
+    assert!(rotated_family(&store, &rotation(&family.id, 0, now, now + 100)).await.is_some(), "active again");
+    store.delete_user(&owner.id).await.unwrap();
+    assert_eq!(rotated_family(&store, &rotation(&family.id, 1, now, now + 100)).await, None, "deleted");
 }
 
 pub async fn token_expiry_never_passes_the_family_end(store: Arc<dyn TokenStore>) {
@@ -168,16 +214,16 @@ pub async fn token_expiry_never_passes_the_family_end(store: Arc<dyn TokenStore>
     let family = family_for(&owner, now, 3600, 60);
     store.create_family(&family).await.unwrap();
     assert_eq!(store.family(&family.id).await.unwrap().unwrap().token_expires_at, now + 60);
-    let advanced = store.advance_family(&family.id, 0, now + 1, now + 3601).await.unwrap().unwrap();
+    let advanced = rotated_family(&store, &rotation(&family.id, 0, now + 1, now + 3601)).await.unwrap();
     assert_eq!(advanced.token_expires_at, now + 60);
 }
 
-pub async fn concurrent_advances_have_one_winner(store: Arc<dyn TokenStore>) {
-    let (_, family) = with_family(&store).await;
+pub async fn concurrent_rotations_have_one_winner(store: Arc<dyn TokenStore>) {
+    let (owner, family) = with_family(&store).await;
     let now = unix_now();
     let attempts = (0..20).map(|_| {
-        let (store, id) = (store.clone(), family.id.clone());
-        tokio::spawn(async move { store.advance_family(&id, 0, now, now + 100).await.unwrap() })
+        let (store, rotation) = (store.clone(), rotation(&family.id, 0, now, now + 100));
+        tokio::spawn(async move { store.rotate_family(&rotation).await.unwrap() })
     });
     let mut winners = 0;
     for attempt in attempts {
@@ -185,6 +231,55 @@ pub async fn concurrent_advances_have_one_winner(store: Arc<dyn TokenStore>) {
     }
     assert_eq!(winners, 1);
     assert_eq!(store.family(&family.id).await.unwrap().unwrap().generation, 1);
+    assert_eq!(refresh_events(&store, &owner.id).await, 1, "one event, the winner's");
+}
+
+/// Many sessions refreshing at once (what a backend may batch into one commit): every rotation
+/// lands with its own event, none is lost or applied twice, and a refused one in the same batch
+/// changes nothing.
+pub async fn simultaneous_rotations_of_many_families_all_commit_with_their_events(store: Arc<dyn TokenStore>) {
+    const SESSIONS: usize = 64;
+    let owner = user(&format!("many{}", &random_id()[..8].to_ascii_lowercase()));
+    store.create_user(&owner).await.unwrap();
+    let now = unix_now();
+    let families: Vec<NewFamily> = (0..SESSIONS).map(|_| family_for(&owner, now, 3600, 86_400)).collect();
+    for family in &families {
+        store.create_family(family).await.unwrap();
+    }
+    for round in 0..3u64 {
+        let attempts: Vec<_> = families
+            .iter()
+            .enumerate()
+            .map(|(index, family)| {
+                // Every eighth presents a stale generation: refused, in the middle of the others.
+                let generation = if index % 8 == 7 { round + 5 } else { round };
+                let (store, rotation) =
+                    (store.clone(), rotation(&family.id, generation, now + round as i64, now + 600));
+                tokio::spawn(async move { store.rotate_family(&rotation).await.unwrap() })
+            })
+            .collect();
+        for (index, attempt) in attempts.into_iter().enumerate() {
+            let rotated = attempt.await.unwrap();
+            assert_eq!(rotated.is_some(), index % 8 != 7, "family {index}, round {round}");
+            if let Some(rotated) = rotated {
+                assert_eq!(
+                    (rotated.family.id.as_str(), rotated.family.generation),
+                    (families[index].id.as_str(), round + 1)
+                );
+            }
+        }
+    }
+    for (index, family) in families.iter().enumerate() {
+        let expected = if index % 8 == 7 { 0 } else { 3 };
+        assert_eq!(store.family(&family.id).await.unwrap().unwrap().generation, expected, "family {index}");
+    }
+    let events = store.recent_events(&owner.id, 10_000).await.unwrap();
+    let rotated = SESSIONS - SESSIONS / 8;
+    assert_eq!(events.len(), 3 * rotated, "one event per rotation");
+    for family in families.iter().step_by(8) {
+        let mine = events.iter().filter(|event| event.session_id.as_deref() == Some(family.id.as_str())).count();
+        assert_eq!(mine, 3, "{}", family.id);
+    }
 }
 
 pub async fn revocation_is_first_reason_wins(store: Arc<dyn TokenStore>) {
@@ -194,8 +289,9 @@ pub async fn revocation_is_first_reason_wins(store: Arc<dyn TokenStore>) {
     assert!(store.revoke_family(&family.id, RevokeReason::Reused).await.unwrap());
     assert!(!store.revoke_family(&family.id, RevokeReason::Logout).await.unwrap());
     assert_eq!(store.family(&family.id).await.unwrap().unwrap().revoked, Some(RevokeReason::Reused));
-    assert_eq!(store.revoke_user_families(&owner.id, RevokeReason::Revoked).await.unwrap(), 1);
+    assert_eq!(store.end_user_sessions(&owner.id, 0, RevokeReason::Revoked).await.unwrap(), 1, "the other one");
     assert_eq!(store.family(&other.id).await.unwrap().unwrap().revoked, Some(RevokeReason::Revoked));
+    assert_eq!(store.family(&family.id).await.unwrap().unwrap().revoked, Some(RevokeReason::Reused));
     assert!(!store.revoke_family("no-such-family", RevokeReason::Logout).await.unwrap());
 }
 
@@ -209,7 +305,7 @@ pub async fn live_families_lists_only_live_ones(store: Arc<dyn TokenStore>) {
         store.create_family(family).await.unwrap();
     }
     store.revoke_family(&revoked.id, RevokeReason::Logout).await.unwrap();
-    store.advance_family(&second.id, 0, now + 1, now + 3600).await.unwrap().unwrap();
+    rotated_family(&store, &rotation(&second.id, 0, now + 1, now + 3600)).await.unwrap();
     let live: Vec<String> = store.live_families(&owner.id, now + 2).await.unwrap().into_iter().map(|f| f.id).collect();
     assert_eq!(live, [second.id, first.id], "most recently used first; revoked and expired left out");
 }
@@ -242,27 +338,6 @@ pub async fn events_are_kept_per_user_newest_first(store: Arc<dyn TokenStore>) {
     let events = store.recent_events(&owner.id, 2).await.unwrap();
     assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), [AuditKind::Logout, AuditKind::Refresh]);
     assert_eq!(events[0].session_id.as_deref(), Some(family.id.as_str()));
-}
-
-pub async fn the_refresh_event_is_written_only_for_an_active_user(store: Arc<dyn TokenStore>) {
-    let (owner, family) = with_family(&store).await;
-    let event = AuditEvent {
-        kind: AuditKind::Refresh,
-        user_id: Some(owner.id.clone()),
-        session_id: Some(family.id.clone()),
-        at: unix_now(),
-        client_ip: Some("127.0.0.1".into()),
-        user_agent: None,
-        detail: None,
-    };
-    assert_eq!(store.user_recording_if_active(&owner.id, &event).await.unwrap(), Some(owner.clone()));
-    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap(), std::slice::from_ref(&event));
-
-    store.set_user_active(&owner.id, false).await.unwrap();
-    let inactive = store.user_recording_if_active(&owner.id, &event).await.unwrap().unwrap();
-    assert!(!inactive.active, "the user is returned as read");
-    assert_eq!(store.recent_events(&owner.id, 10).await.unwrap().len(), 1, "no event for an inactive user");
-    assert_eq!(store.user_recording_if_active("no-such-user", &event).await.unwrap(), None);
 }
 
 pub async fn purge_removes_only_expired_state(store: Arc<dyn TokenStore>) {
@@ -338,8 +413,9 @@ pub async fn logout_everywhere_fences_a_login_that_raced_it(store: Arc<dyn Token
     let owner = user("fenced");
     store.create_user(&owner).await.unwrap();
     let now = unix_now();
-    let new_family = |id: &str, created_at| NewFamily {
-        id: id.to_owned(),
+    let id = |name: &str| format!("{}.{name}", owner.id);
+    let new_family = |name: &str, created_at| NewFamily {
+        id: id(name),
         user_id: owner.id.clone(),
         created_at,
         expires_at: now + 3600,
@@ -351,16 +427,19 @@ pub async fn logout_everywhere_fences_a_login_that_raced_it(store: Arc<dyn Token
     assert_eq!(store.end_user_sessions(&owner.id, now - 2, RevokeReason::Revoked).await.unwrap(), 1);
     // The racing login: authenticated at now - 3, written after the fence went up.
     store.create_family(&new_family("raced", now - 3)).await.unwrap();
-    assert_eq!(store.advance_family("raced", 0, now, now + 600).await.unwrap(), None, "fenced");
-    assert_eq!(store.advance_family("before", 0, now, now + 600).await.unwrap(), None, "revoked");
+    assert_eq!(rotated_family(&store, &rotation(&id("raced"), 0, now, now + 600)).await, None, "fenced");
+    assert_eq!(rotated_family(&store, &rotation(&id("before"), 0, now, now + 600)).await, None, "revoked");
     store.create_family(&new_family("after", now - 2)).await.unwrap();
-    assert!(store.advance_family("after", 0, now, now + 600).await.unwrap().is_some(), "a login after the fence");
+    assert!(
+        rotated_family(&store, &rotation(&id("after"), 0, now, now + 600)).await.is_some(),
+        "a login after the fence"
+    );
     let live: Vec<String> = store.live_families(&owner.id, now).await.unwrap().into_iter().map(|f| f.id).collect();
-    assert_eq!(live, ["after"]);
+    assert_eq!(live, [id("after")]);
     // The fence only moves forward.
     store.end_user_sessions(&owner.id, now - 10, RevokeReason::Revoked).await.unwrap();
     store.create_family(&new_family("late", now - 4)).await.unwrap();
-    assert_eq!(store.advance_family("late", 0, now, now + 600).await.unwrap(), None);
+    assert_eq!(rotated_family(&store, &rotation(&id("late"), 0, now, now + 600)).await, None);
 }
 
 // ---- the key set (`reauth-server keys rotate`) over this backend ----

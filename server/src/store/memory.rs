@@ -4,15 +4,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    AuditEvent, Challenge, ChallengeStore, Family, KeyStore, NewFamily, Revocation, RevokeReason, StoreError,
-    StoreResult, StoredKey, TokenStore, UnixTime, User,
+    AuditEvent, Challenge, ChallengeStore, Family, KeyStore, Maintenance, NewFamily, Revocation, RevokeReason, Rotated,
+    Rotation, StoreError, StoreResult, StoredKey, TokenStore, UnixTime, User,
 };
 
 /// A [`TokenStore`] in process memory: for tests and single-process experiments. Everything is lost
 /// on restart.
 ///
 /// Each method holds one mutex for its whole body, which is what makes
-/// [`advance_family`](TokenStore::advance_family) a compare-and-swap.
+/// [`rotate_family`](TokenStore::rotate_family) a compare-and-swap.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -110,26 +110,25 @@ impl TokenStore for MemoryStore {
         Ok(self.lock().families.get(family_id).cloned())
     }
 
-    async fn advance_family(
-        &self,
-        family_id: &str,
-        expected_generation: u64,
-        now: UnixTime,
-        token_expires_at: UnixTime,
-    ) -> StoreResult<Option<Family>> {
+    async fn rotate_family(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
         let mut inner = self.lock();
-        if inner.families.get(family_id).is_none_or(|family| inner.fenced(family)) {
+        let Some(family) = inner.families.get(&rotation.family_id) else { return Ok(None) };
+        let user = match inner.users.get(&family.user_id) {
+            Some(user) if user.active => user.clone(),
+            _ => return Ok(None),
+        };
+        if family.generation != rotation.expected_generation || !family.is_live(rotation.now) || inner.fenced(family) {
             return Ok(None);
         }
-        let Some(family) = inner.families.get_mut(family_id) else { return Ok(None) };
-        if family.generation != expected_generation || !family.is_live(now) {
-            return Ok(None);
-        }
+        let event = rotation.event(&family.user_id);
+        let Some(family) = inner.families.get_mut(&rotation.family_id) else { return Ok(None) };
         family.generation += 1;
-        family.rotated_at = now;
-        family.last_used_at = now;
-        family.token_expires_at = token_expires_at.min(family.expires_at);
-        Ok(Some(family.clone()))
+        family.rotated_at = rotation.now;
+        family.last_used_at = rotation.now;
+        family.token_expires_at = rotation.token_expires_at.min(family.expires_at);
+        let family = family.clone();
+        inner.events.push(event);
+        Ok(Some(Rotated { family, user }))
     }
 
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
@@ -143,8 +142,10 @@ impl TokenStore for MemoryStore {
         }
     }
 
-    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
+    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
         let mut inner = self.lock();
+        let fence = inner.sessions_valid_after.entry(user_id.to_owned()).or_insert(valid_after);
+        *fence = (*fence).max(valid_after);
         let mut revoked = 0;
         for family in inner.families.values_mut() {
             if family.user_id == user_id && family.revoked.is_none() {
@@ -153,15 +154,6 @@ impl TokenStore for MemoryStore {
             }
         }
         Ok(revoked)
-    }
-
-    async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
-        {
-            let mut inner = self.lock();
-            let fence = inner.sessions_valid_after.entry(user_id.to_owned()).or_insert(valid_after);
-            *fence = (*fence).max(valid_after);
-        }
-        self.revoke_user_families(user_id, reason).await
     }
 
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
@@ -202,6 +194,13 @@ impl TokenStore for MemoryStore {
             .collect())
     }
 
+    fn key_store(&self) -> Option<&dyn KeyStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Maintenance for MemoryStore {
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
         let mut inner = self.lock();
         let before = inner.families.len() + inner.events.len() + inner.revocations.len();
@@ -224,10 +223,6 @@ impl TokenStore for MemoryStore {
         inner.events.retain(|_| flags.next().unwrap_or(true));
         inner.revocations.retain(|revocation| revocation.expires_at > now);
         Ok((before - inner.families.len() - inner.events.len() - inner.revocations.len()) as u64)
-    }
-
-    fn key_store(&self) -> Option<&dyn KeyStore> {
-        Some(self)
     }
 }
 

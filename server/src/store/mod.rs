@@ -47,6 +47,13 @@ pub use crate::time::UnixTime;
 /// limit: the purge drops the oldest beyond it (Redis trims its streams on every append).
 pub const AUDIT_EVENTS_PER_USER: usize = 1000;
 
+/// A new family (session) id for a user: the user's id, a dot, then 128 random bits. The user's id
+/// comes first so that a store can keep a session beside its user (Redis: in the same Cluster slot,
+/// so a refresh is one script); nothing else reads it out of the id.
+pub fn family_id_for(user_id: &str) -> String {
+    format!("{user_id}.{}", crate::tokens::random_id())
+}
+
 /// A registered user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -295,19 +302,63 @@ impl StoreError {
 /// Result of a store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Storage-agnostic persistence for reauth.
+/// One refresh's write: the compare-and-swap of a family's generation, the check of its user, and
+/// the `refresh` audit event, applied together or not at all ([`TokenStore::rotate_family`]).
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    /// The family the presented refresh token belongs to.
+    pub family_id: String,
+    /// The generation the presented token carries.
+    pub expected_generation: u64,
+    /// The time of the refresh: becomes `rotated_at`, `last_used_at` and the event's time.
+    pub now: UnixTime,
+    /// The new token's end; the family's own end caps it.
+    pub token_expires_at: UnixTime,
+    /// Client address, for the event.
+    pub client_ip: Option<String>,
+    /// Client user agent, for the event.
+    pub user_agent: Option<String>,
+}
+
+impl Rotation {
+    /// The audit event a successful rotation of a family of `user_id` records.
+    pub fn event(&self, user_id: &str) -> AuditEvent {
+        AuditEvent {
+            kind: AuditKind::Refresh,
+            user_id: Some(user_id.to_owned()),
+            session_id: Some(self.family_id.clone()),
+            at: self.now,
+            client_ip: self.client_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            detail: None,
+        }
+    }
+}
+
+/// What a successful [`TokenStore::rotate_family`] returns: the advanced family and its user as
+/// read in the same atomic step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotated {
+    /// The family after the swap.
+    pub family: Family,
+    /// Its user, active.
+    pub user: User,
+}
+
+/// Storage-agnostic persistence for reauth: what the request path of [`crate::AuthService`] needs.
 ///
-/// Every method is atomic on its own; [`advance_family`](Self::advance_family) is the only one whose
+/// Every method is atomic on its own; [`rotate_family`](Self::rotate_family) is the one whose
 /// atomicity the rotation logic relies on, and must be a real compare-and-swap in the backend (a
 /// conditional `UPDATE … RETURNING`, a Lua script), never a read followed by a write.
 ///
-/// Wallet sign-in challenges live in the same backend, through the [`ChallengeStore`] supertrait.
+/// Wallet sign-in challenges live in the same backend, through the [`ChallengeStore`] supertrait;
+/// the periodic clean-up through [`Maintenance`], which is not on the request path.
 ///
 /// A complete backend, the in-memory one, is [`MemoryStore`]; the conformance suite in
 /// `reauth_server::conformance` (feature `conformance`, expanded by `conformance_tests!`) checks a
 /// new backend against the same cases.
 #[async_trait]
-pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
+pub trait TokenStore: ChallengeStore + Maintenance + Send + Sync + 'static {
     /// A short name for logs and benchmarks (`memory`, `sqlite`, …).
     fn backend(&self) -> &'static str;
 
@@ -327,30 +378,24 @@ pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
     async fn create_family(&self, family: &NewFamily) -> StoreResult<()>;
     /// Reads a family, live or not, while it is still kept.
     async fn family(&self, family_id: &str) -> StoreResult<Option<Family>>;
-    /// The compare-and-swap at the heart of rotation: if the family is live at `now`, not behind its
-    /// user's fence ([`Self::end_user_sessions`]), and its generation equals `expected_generation`, advance the generation by one, set `rotated_at` and
-    /// `last_used_at` to `now`, set `token_expires_at` to `min(token_expires_at, family.expires_at)`
-    /// and return the updated family; otherwise change nothing and return `None`.
-    async fn advance_family(
-        &self,
-        family_id: &str,
-        expected_generation: u64,
-        now: UnixTime,
-        token_expires_at: UnixTime,
-    ) -> StoreResult<Option<Family>>;
+    /// The refresh as one atomic step. If the family is live at `now`, not behind its user's fence
+    /// ([`Self::end_user_sessions`]), its generation equals `expected_generation`, and its user
+    /// exists and is active: advance the generation by one, set `rotated_at` and `last_used_at` to
+    /// `now`, set `token_expires_at` to `min(token_expires_at, family.expires_at)`, append
+    /// [`Rotation::event`], and return the family and the user. Otherwise change nothing and return
+    /// `None`. An acknowledged rotation is durable with its event, or neither happened.
+    async fn rotate_family(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>>;
     /// Revokes a family unless it is already revoked (the first reason sticks); true if this call
     /// revoked it.
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool>;
-    /// Revokes every unrevoked family of a user; returns how many.
-    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64>;
     /// Logout everywhere as one fence: from this call on, no family of the user created (logged in)
     /// before `valid_after` can rotate, whichever instance created it and however it raced this
     /// call; then every unrevoked family is revoked for the record. Returns how many were revoked.
     ///
     /// The fence is the user's "sessions valid after" time, kept at its latest value. A backend
-    /// checks it inside the rotation's compare-and-swap ([`Self::advance_family`] returns `None`
-    /// for a fenced family) or, where the family and the user live on different keys (Redis), when
-    /// a family is created: one created behind the fence is revoked at once.
+    /// checks it inside the rotation's compare-and-swap ([`Self::rotate_family`] returns `None`
+    /// for a fenced family) or, where the family and the user live on different keys, when a
+    /// family is created: one created behind the fence is revoked at once.
     async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64>;
     /// The user's live families at `now`, most recently used first.
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>>;
@@ -362,31 +407,24 @@ pub trait TokenStore: ChallengeStore + Send + Sync + 'static {
 
     /// Appends an audit event.
     async fn record_event(&self, event: &AuditEvent) -> StoreResult<()>;
-
-    /// The refresh path's step after a successful rotation: reads the user and, only if the user
-    /// exists and is active, appends `event` (which names that user). Returns the user as read.
-    /// A backend that can do both in one round trip overrides this (Redis: one script on the
-    /// user's slot); this default reads, then writes.
-    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
-        let user = self.user_by_id(user_id).await?;
-        if user.as_ref().is_some_and(|user| user.active) {
-            self.record_event(event).await?;
-        }
-        Ok(user)
-    }
     /// The user's most recent events, newest first.
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>>;
-
-    /// Removes families whose refresh token can no longer be used at `now` (expired, or revoked and
-    /// past their token's expiry), revocations past their `expires_at`, and audit events older than
-    /// `events_before`; returns how many records went.
-    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
 
     /// Where the rotating key set lives, if this backend keeps one (every backend of this crate
     /// does); `None` leaves the server with its configured key alone.
     fn key_store(&self) -> Option<&dyn KeyStore> {
         None
     }
+}
+
+/// Clean-up that runs in the background, never on a request: it may take long, and
+/// [`TimeLimited`] does not bound it.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
+    /// Removes families whose refresh token can no longer be used at `now` (expired, or revoked and
+    /// past their token's expiry), revocations past their `expires_at`, and audit events older
+    /// than `events_before` or beyond [`AUDIT_EVENTS_PER_USER`]; returns how many records went.
+    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
 }
 
 impl fmt::Display for RevokeReason {

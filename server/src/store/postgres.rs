@@ -1,11 +1,12 @@
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::sql::Dialect;
-use super::{StoreError, StoreResult};
+use super::sql::{rotated_from_row, store_error, Dialect, FAMILY_COLUMNS, ROTATED_USER_COLUMNS};
+use super::{AuditKind, Rotated, Rotation, StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up and recorded in `reauth_schema`. Append only: an
 /// applied migration is never edited.
@@ -68,9 +69,11 @@ const MIGRATION_LOCK: i64 = 0x7265_6175_7468; // "reauth"
 
 /// A [`TokenStore`](super::TokenStore) on PostgreSQL, shared by any number of `reauth-server` instances.
 ///
-/// Rotation is one conditional `UPDATE … RETURNING`: under READ COMMITTED a concurrent update of
-/// the same row waits for the first to commit and then re-checks the generation against the new
-/// row, so exactly one of concurrent rotations wins. The pool replaces broken connections by itself.
+/// A refresh is one statement, so one round trip and one commit: a conditional `UPDATE … FROM users
+/// … RETURNING` in a `WITH` whose second part inserts the audit event from what the update
+/// returned. Under READ COMMITTED a concurrent update of the same row waits for the first to commit
+/// and then re-checks the generation against the new row, so exactly one of concurrent rotations
+/// wins. The pool replaces broken connections by itself.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -125,12 +128,49 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+        static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH rotated AS (\
+                 UPDATE families SET generation = families.generation + 1, rotated_at = $1, last_used_at = $1, \
+                 token_expires_at = LEAST($2, families.expires_at) FROM users u \
+                 WHERE families.id = $3 AND families.generation = $4 AND families.revoke_reason IS NULL \
+                 AND families.token_expires_at > $1 AND families.expires_at > $1 \
+                 AND u.id = families.user_id AND u.active AND families.created_at >= u.sessions_valid_after \
+                 RETURNING {family}, {user}), \
+                 recorded AS (INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent) \
+                 SELECT user_id, id, $5, $1, $6, $7 FROM rotated) \
+                 SELECT * FROM rotated",
+                family = qualified_family_columns(),
+                user = ROTATED_USER_COLUMNS,
+            )
+        });
+        let row = sqlx::query(&STATEMENT)
+            .bind(rotation.now)
+            .bind(rotation.token_expires_at)
+            .bind(&rotation.family_id)
+            .bind(rotation.expected_generation as i64)
+            .bind(AuditKind::Refresh.as_str())
+            .bind(&rotation.client_ip)
+            .bind(&rotation.user_agent)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(rotated_from_row).transpose().map_err(store_error)
+    }
+}
+
+/// [`FAMILY_COLUMNS`] of the `families` table, which a join with `users` needs spelled out.
+fn qualified_family_columns() -> String {
+    FAMILY_COLUMNS.split(", ").map(|column| format!("families.{column}")).collect::<Vec<_>>().join(", ")
+}
+
 super::sql::impl_token_store!(
     PostgresStore,
     Dialect {
         backend: "postgres",
         parameter_prefix: "$",
-        least: "LEAST",
         greatest: "GREATEST",
         // A token never outlives its family (CHECK above), so its end alone decides, on one index.
         purge_families: "token_expires_at <= $1",

@@ -6,8 +6,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands as _, Script, ScriptInvocation};
 
 use super::{
-    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, KeyKind, KeyStore, NewFamily, Revocation, RevokeReason,
-    StoreError, StoreResult, StoredKey, TokenStore, UnixTime, User,
+    AuditEvent, AuditKind, Challenge, ChallengeStore, Family, KeyKind, KeyStore, Maintenance, NewFamily, Revocation,
+    RevokeReason, Rotated, Rotation, StoreError, StoreResult, StoredKey, TokenStore, UnixTime, User,
 };
 
 /// How long a family's record outlives its refresh token, so that the periodic purge (rather than
@@ -87,15 +87,6 @@ redis.call('EXPIRE', events, ARGV[3])
 /// [`TokenStore::record_event`]: KEYS[1] is the stream.
 const APPEND_EVENT: &str = concat!(append_event_lua!("1"), "return 1\n");
 
-/// [`TokenStore::user_recording_if_active`] in one round trip: KEYS[1] the user's hash, KEYS[2] its
-/// event stream (same hash tag, so one slot on a Cluster). Returns the user's hash, empty if none.
-const USER_RECORDING_IF_ACTIVE: &str = concat!(
-    "local user = redis.call('HGETALL', KEYS[1])\n",
-    "if redis.call('HGET', KEYS[1], 'active') ~= '1' then return user end\n",
-    append_event_lua!("2"),
-    "return user\n"
-);
-
 /// Raises the user's fence (`sessions_valid_after`) to ARGV[1] unless it is already later.
 const RAISE_FENCE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -155,7 +146,6 @@ struct Scripts {
     revoke: Script,
     index_family: Script,
     append_event: Script,
-    user_recording_if_active: Script,
     set_active: Script,
     raise_fence: Script,
     release_name: Script,
@@ -169,7 +159,6 @@ fn scripts() -> &'static Scripts {
         revoke: Script::new(REVOKE),
         index_family: Script::new(INDEX_FAMILY),
         append_event: Script::new(APPEND_EVENT),
-        user_recording_if_active: Script::new(USER_RECORDING_IF_ACTIVE),
         set_active: Script::new(SET_ACTIVE),
         raise_fence: Script::new(RAISE_FENCE),
         release_name: Script::new(RELEASE_NAME),
@@ -230,6 +219,14 @@ impl RedisStore {
     fn conn(&self) -> ConnectionManager {
         // A handle on the same multiplexed connection: cloning is cheap and lets calls pipeline.
         self.connection.clone()
+    }
+
+    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
+        let mut revoked = 0;
+        for family_id in self.family_ids_of(user_id).await? {
+            revoked += u64::from(self.revoke_family(&family_id, reason).await?);
+        }
+        Ok(revoked)
     }
 
     async fn family_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
@@ -536,25 +533,28 @@ impl TokenStore for RedisStore {
         family_from_hash(family_id, map).map(Some)
     }
 
-    async fn advance_family(
-        &self,
-        family_id: &str,
-        expected_generation: u64,
-        now: UnixTime,
-        token_expires_at: UnixTime,
-    ) -> StoreResult<Option<Family>> {
+    async fn rotate_family(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+        let Some(family) = self.family(&rotation.family_id).await? else { return Ok(None) };
+        let user = match self.user_by_id(&family.user_id).await? {
+            Some(user) if user.active => user,
+            _ => return Ok(None),
+        };
         let updated: Option<HashMap<String, String>> = self
             .scripts
             .advance
-            .key(self.family_key(family_id))
-            .arg(expected_generation)
-            .arg(now)
-            .arg(token_expires_at)
+            .key(self.family_key(&rotation.family_id))
+            .arg(rotation.expected_generation)
+            .arg(rotation.now)
+            .arg(rotation.token_expires_at)
             .arg(KEEP_DEAD_FAMILY_SECS)
             .invoke_async(&mut self.conn())
             .await
             .map_err(StoreError::unavailable)?;
-        updated.map(|map| family_from_hash(family_id, map)).transpose()
+        let Some(family) = updated.map(|map| family_from_hash(&rotation.family_id, map)).transpose()? else {
+            return Ok(None);
+        };
+        self.record_event(&rotation.event(&family.user_id)).await?;
+        Ok(Some(Rotated { family, user }))
     }
 
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
@@ -567,14 +567,6 @@ impl TokenStore for RedisStore {
             .await
             .map_err(StoreError::unavailable)?;
         Ok(revoked == 1)
-    }
-
-    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
-        let mut revoked = 0;
-        for family_id in self.family_ids_of(user_id).await? {
-            revoked += u64::from(self.revoke_family(&family_id, reason).await?);
-        }
-        Ok(revoked)
     }
 
     async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
@@ -620,15 +612,6 @@ impl TokenStore for RedisStore {
         event_args(&mut append, event, cap);
         let _: i64 = append.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
         Ok(())
-    }
-
-    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
-        let mut invocation = self.scripts.user_recording_if_active.key(self.user_key(user_id));
-        invocation.key(self.user_events_key(user_id));
-        event_args(&mut invocation, event, EVENTS_PER_USER);
-        let user: HashMap<String, String> =
-            invocation.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
-        user_from_hash(user)
     }
 
     async fn record_revocation(&self, revocation: &Revocation) -> StoreResult<()> {
@@ -678,6 +661,13 @@ impl TokenStore for RedisStore {
         entries.into_iter().map(|(_, fields)| event_from_entry(user_id, fields)).collect()
     }
 
+    fn key_store(&self) -> Option<&dyn KeyStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Maintenance for RedisStore {
     /// Redis expires families and event streams by itself (TTLs); this removes dead state earlier.
     /// It walks this store's keys with `SCAN`, so on Redis Cluster it only sees the node connected
     /// to, and the TTLs do the rest.
@@ -715,10 +705,6 @@ impl TokenStore for RedisStore {
             }
         }
         Ok(removed)
-    }
-
-    fn key_store(&self) -> Option<&dyn KeyStore> {
-        Some(self)
     }
 }
 

@@ -16,8 +16,6 @@ pub(super) struct Dialect {
     pub(super) backend: &'static str,
     /// What the `$` of a numbered parameter `$N` becomes (SQLite's own numbered form is `?N`).
     pub(super) parameter_prefix: &'static str,
-    /// The smaller of two values (PostgreSQL's `MIN` is an aggregate only).
-    pub(super) least: &'static str,
     /// The larger of two values.
     pub(super) greatest: &'static str,
     /// Which families `TokenStore::purge_expired` deletes, the time being `$1`.
@@ -43,7 +41,8 @@ pub(super) use statement;
 
 /// Implements `TokenStore` for `$store`, a struct whose `pool` is a sqlx pool, in `$dialect`.
 ///
-/// Rotation stays one conditional `UPDATE … RETURNING`, atomic in the database. A macro rather than
+/// `rotate_family` calls the backend's own inherent `rotate`: PostgreSQL does it in one statement,
+/// SQLite through its one writer. A macro rather than
 /// an impl generic over sqlx's `Database`: that would need a bound per bound type and a trait for
 /// `rows_affected`, which sqlx 0.8 has only as inherent methods.
 macro_rules! impl_token_store {
@@ -52,7 +51,7 @@ macro_rules! impl_token_store {
         const _: () = {
             use async_trait::async_trait;
             use $crate::store::sql::{event_from_row, family_from_row, statement, store_error, user_from_row, FAMILY_COLUMNS};
-            use $crate::store::{AuditEvent, Family, NewFamily, RevokeReason, StoreResult, TokenStore, UnixTime, User};
+            use $crate::store::{AuditEvent, Family, NewFamily, RevokeReason, Rotated, Rotation, StoreResult, TokenStore, UnixTime, User};
 
             const DIALECT: $crate::store::sql::Dialect = $dialect;
 
@@ -140,30 +139,9 @@ macro_rules! impl_token_store {
                     row.as_ref().map(family_from_row).transpose().map_err(store_error)
                 }
 
-                async fn advance_family(
-                    &self,
-                    family_id: &str,
-                    expected_generation: u64,
-                    now: UnixTime,
-                    token_expires_at: UnixTime,
-                ) -> StoreResult<Option<Family>> {
-                    let row = sqlx::query(statement!(format!(
-                        "UPDATE families SET generation = generation + 1, rotated_at = $1, last_used_at = $1, \
-                         token_expires_at = {least}($2, expires_at) \
-                         WHERE id = $3 AND generation = $4 AND revoke_reason IS NULL \
-                         AND token_expires_at > $1 AND expires_at > $1 \
-                         AND created_at >= (SELECT sessions_valid_after FROM users WHERE users.id = families.user_id) \
-                         RETURNING {FAMILY_COLUMNS}",
-                        least = DIALECT.least
-                    )))
-                    .bind(now)
-                    .bind(token_expires_at)
-                    .bind(family_id)
-                    .bind(expected_generation as i64)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-                    row.as_ref().map(family_from_row).transpose().map_err(store_error)
+                async fn rotate_family(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+                    // Each backend's own: the one path where SQLite and PostgreSQL differ in shape.
+                    self.rotate(rotation).await
                 }
 
                 async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
@@ -177,20 +155,9 @@ macro_rules! impl_token_store {
                     Ok(result.rows_affected() == 1)
                 }
 
-                async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
-                    let result =
-                        sqlx::query(statement!("UPDATE families SET revoke_reason = $1 WHERE user_id = $2 AND revoke_reason IS NULL"))
-                            .bind(reason.as_str())
-                            .bind(user_id)
-                            .execute(&self.pool)
-                            .await
-                            .map_err(store_error)?;
-                    Ok(result.rows_affected())
-                }
-
                 async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
                     // One transaction: the fence and the revocations commit together. A login
-                    // committing after it is caught by the fence in `advance_family`.
+                    // committing after it is caught by the fence in `rotate_family`.
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     sqlx::query(statement!(format!(
                         "UPDATE users SET sessions_valid_after = {greatest}(sessions_valid_after, $1) WHERE id = $2",
@@ -280,6 +247,13 @@ macro_rules! impl_token_store {
                     rows.iter().map(event_from_row).collect::<Result<_, _>>().map_err(store_error)
                 }
 
+                fn key_store(&self) -> Option<&dyn $crate::store::KeyStore> {
+                    Some(self)
+                }
+            }
+
+            #[async_trait]
+            impl $crate::store::Maintenance for $store {
                 async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
                     let families = sqlx::query(statement!(format!("DELETE FROM families WHERE {}", DIALECT.purge_families)))
                         .bind(now)
@@ -307,10 +281,6 @@ macro_rules! impl_token_store {
                         .await
                         .map_err(store_error)?;
                     Ok(families.rows_affected() + events.rows_affected() + capped.rows_affected() + revocations.rows_affected())
-                }
-
-                fn key_store(&self) -> Option<&dyn $crate::store::KeyStore> {
-                    Some(self)
                 }
             }
 
@@ -468,6 +438,27 @@ where
         client_ip: row.optional_text("client_ip")?,
         revoked: row.optional_text("revoke_reason")?.as_deref().map(RevokeReason::parse),
     })
+}
+
+/// The columns a rotation returns besides [`FAMILY_COLUMNS`]: its user's, under names of their own.
+pub(super) const ROTATED_USER_COLUMNS: &str =
+    "u.username AS user_username, u.password_hash AS user_password_hash, u.active AS user_active, \
+     u.created_at AS user_created_at";
+
+/// A family row joined with [`ROTATED_USER_COLUMNS`].
+pub(super) fn rotated_from_row<R: RecordRow>(row: &R) -> Result<super::Rotated, sqlx::Error>
+where
+    for<'r> &'r str: ColumnIndex<R>,
+{
+    let family = family_from_row(row)?;
+    let user = User {
+        id: family.user_id.clone(),
+        username: row.text("user_username")?,
+        password_hash: row.text("user_password_hash")?,
+        active: row.flag("user_active")?,
+        created_at: row.integer("user_created_at")?,
+    };
+    Ok(super::Rotated { family, user })
 }
 
 /// A revocation row; `None` for a kind this version does not know (written by a newer one).

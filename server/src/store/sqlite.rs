@@ -5,8 +5,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::sql::Dialect;
-use super::{StoreError, StoreResult};
+use super::sql::{family_from_row, store_error, user_from_row, Dialect, FAMILY_COLUMNS};
+use super::{Rotated, Rotation, StoreError, StoreResult};
 
 /// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
 /// Append only: an applied migration is never edited.
@@ -120,12 +120,58 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let row = sqlx::query(&format!(
+            "UPDATE families SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1, \
+             token_expires_at = MIN(?2, expires_at) \
+             WHERE id = ?3 AND generation = ?4 AND revoke_reason IS NULL AND token_expires_at > ?1 AND expires_at > ?1 \
+             AND EXISTS (SELECT 1 FROM users u WHERE u.id = families.user_id AND u.active \
+             AND families.created_at >= u.sessions_valid_after) \
+             RETURNING {FAMILY_COLUMNS}"
+        ))
+        .bind(rotation.now)
+        .bind(rotation.token_expires_at)
+        .bind(&rotation.family_id)
+        .bind(rotation.expected_generation as i64)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(family) = row.as_ref().map(family_from_row).transpose().map_err(store_error)? else {
+            return Ok(None);
+        };
+        let user = sqlx::query("SELECT * FROM users WHERE id = ?1")
+            .bind(&family.user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let user = user_from_row(&user).map_err(store_error)?;
+        let event = rotation.event(&family.user_id);
+        sqlx::query(
+            "INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&event.user_id)
+        .bind(&event.session_id)
+        .bind(event.kind.as_str())
+        .bind(event.at)
+        .bind(&event.client_ip)
+        .bind(&event.user_agent)
+        .bind(&event.detail)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(Rotated { family, user }))
+    }
+}
+
 super::sql::impl_token_store!(
     SqliteStore,
     Dialect {
         backend: "sqlite",
         parameter_prefix: "?",
-        least: "MIN",
         greatest: "MAX",
         // Nothing ties a token's end to its family's here, so both are checked.
         purge_families: "token_expires_at <= $1 OR expires_at <= $1",

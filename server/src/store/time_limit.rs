@@ -4,8 +4,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    AuditEvent, Challenge, ChallengeStore, Family, KeyStore, NewFamily, Revocation, RevokeReason, StoreError,
-    StoreResult, StoredKey, TokenStore, UnixTime, User,
+    AuditEvent, Challenge, ChallengeStore, Family, KeyStore, Maintenance, NewFamily, Revocation, RevokeReason, Rotated,
+    Rotation, StoreError, StoreResult, StoredKey, TokenStore, UnixTime, User,
 };
 
 /// A store call that did not finish within the limit.
@@ -67,22 +67,12 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.family(family_id)).await
     }
 
-    async fn advance_family(
-        &self,
-        family_id: &str,
-        expected_generation: u64,
-        now: UnixTime,
-        token_expires_at: UnixTime,
-    ) -> StoreResult<Option<Family>> {
-        self.bounded(self.inner.advance_family(family_id, expected_generation, now, token_expires_at)).await
+    async fn rotate_family(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+        self.bounded(self.inner.rotate_family(rotation)).await
     }
 
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
         self.bounded(self.inner.revoke_family(family_id, reason)).await
-    }
-
-    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
-        self.bounded(self.inner.revoke_user_families(user_id, reason)).await
     }
 
     async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
@@ -105,21 +95,20 @@ impl<S: TokenStore> TokenStore for TimeLimited<S> {
         self.bounded(self.inner.revocations_since(since)).await
     }
 
-    async fn user_recording_if_active(&self, user_id: &str, event: &AuditEvent) -> StoreResult<Option<User>> {
-        self.bounded(self.inner.user_recording_if_active(user_id, event)).await
-    }
-
     async fn recent_events(&self, user_id: &str, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         self.bounded(self.inner.recent_events(user_id, limit)).await
     }
 
-    /// The purge walks the whole store and runs in the background: it gets no limit of its own.
-    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
-        self.inner.purge_expired(now, events_before).await
-    }
-
     fn key_store(&self) -> Option<&dyn KeyStore> {
         self.inner.key_store().map(|_| self as &dyn KeyStore)
+    }
+}
+
+/// The purge walks the whole store and runs in the background: it gets no limit of its own.
+#[async_trait]
+impl<S: TokenStore> Maintenance for TimeLimited<S> {
+    async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
+        self.inner.purge_expired(now, events_before).await
     }
 }
 
@@ -186,13 +175,10 @@ mod tests {
         async fn family(&self, _: &str) -> StoreResult<Option<Family>> {
             std::future::pending().await
         }
-        async fn advance_family(&self, _: &str, _: u64, _: UnixTime, _: UnixTime) -> StoreResult<Option<Family>> {
+        async fn rotate_family(&self, _: &Rotation) -> StoreResult<Option<Rotated>> {
             std::future::pending().await
         }
         async fn revoke_family(&self, _: &str, _: RevokeReason) -> StoreResult<bool> {
-            std::future::pending().await
-        }
-        async fn revoke_user_families(&self, _: &str, _: RevokeReason) -> StoreResult<u64> {
             std::future::pending().await
         }
         async fn end_user_sessions(&self, _: &str, _: UnixTime, _: RevokeReason) -> StoreResult<u64> {
@@ -213,6 +199,10 @@ mod tests {
         async fn recent_events(&self, _: &str, _: usize) -> StoreResult<Vec<AuditEvent>> {
             std::future::pending().await
         }
+    }
+
+    #[async_trait]
+    impl Maintenance for Frozen {
         async fn purge_expired(&self, _: UnixTime, _: UnixTime) -> StoreResult<u64> {
             std::future::pending().await
         }
@@ -232,7 +222,15 @@ mod tests {
     async fn a_frozen_store_answers_unavailable_within_the_limit() {
         let store = TimeLimited::new(Frozen, Duration::from_millis(50));
         let started = std::time::Instant::now();
-        let result = store.advance_family("family", 0, 0, 100).await;
+        let rotation = Rotation {
+            family_id: "family".into(),
+            expected_generation: 0,
+            now: 0,
+            token_expires_at: 100,
+            client_ip: None,
+            user_agent: None,
+        };
+        let result = store.rotate_family(&rotation).await;
         assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
     }

@@ -1,5 +1,8 @@
 //! Refresh tokens: `rt2.` + base64url(secret id ‖ family id ‖ generation ‖ HMAC-SHA256), and the
 //! older `rt1.` form without a secret id, made with the MAC secret derived from the configured key.
+//! The family id is 32 bytes, its user's id then 128 random bits (`<user id>.<random>` as text, see
+//! [`crate::store::family_id_for`]), or 16 random bytes in tokens of families started before that;
+//! the length tells them apart.
 //!
 //! Each MAC secret is 256 bits from the CSPRNG, so a token is as hard to guess as 256 random bits,
 //! yet the store holds no token material at all: only the family's current generation. A stolen
@@ -18,9 +21,10 @@ use super::key_set::{MacSecret, SECRET_ID_LEN};
 
 const LEGACY_PREFIX: &str = "rt1.";
 const PREFIX: &str = "rt2.";
-const FAMILY_ID_LEN: usize = 16;
+/// One half of a family id: a user id or the random part, each a `random_id()`.
+const ID_LEN: usize = 16;
 const MAC_LEN: usize = 32;
-const PAYLOAD_LEN: usize = FAMILY_ID_LEN + 8;
+const GENERATION_LEN: usize = 8;
 const LEGACY_DOMAIN: &[u8] = b"reauth refresh token v1";
 const DOMAIN: &[u8] = b"reauth refresh token v2";
 
@@ -51,8 +55,12 @@ pub enum RefreshTokenError {
 impl RefreshToken {
     /// Encodes the token string for `family_id` at `generation`, MAC'd with `secret`.
     pub fn encode(secret: &MacSecret, family_id: &str, generation: u64) -> String {
-        let Ok(id) = URL_SAFE_NO_PAD.decode(family_id) else { unreachable!("family ids are produced by random_id()") };
-        let mut bytes = Vec::with_capacity(SECRET_ID_LEN + PAYLOAD_LEN + MAC_LEN);
+        let mut id = Vec::with_capacity(2 * ID_LEN);
+        for half in family_id.split('.') {
+            let Ok(half) = URL_SAFE_NO_PAD.decode(half) else { unreachable!("family ids are made of random_id()s") };
+            id.extend_from_slice(&half);
+        }
+        let mut bytes = Vec::with_capacity(SECRET_ID_LEN + id.len() + GENERATION_LEN + MAC_LEN);
         if let Some(secret_id) = &secret.id {
             bytes.extend_from_slice(secret_id);
         }
@@ -76,17 +84,24 @@ impl RefreshToken {
             (None, None) => return Err(RefreshTokenError::Malformed),
         };
         let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| RefreshTokenError::Malformed)?;
-        if bytes.len() != id_len + PAYLOAD_LEN + MAC_LEN {
+        let family_id_len = bytes.len().wrapping_sub(id_len + GENERATION_LEN + MAC_LEN);
+        if family_id_len != ID_LEN && family_id_len != 2 * ID_LEN {
             return Err(RefreshTokenError::Malformed);
         }
-        let (signed, tag) = bytes.split_at(id_len + PAYLOAD_LEN);
+        let (signed, tag) = bytes.split_at(id_len + family_id_len + GENERATION_LEN);
         let (secret_id, payload) = signed.split_at(id_len);
         let secret_id: Option<&[u8; SECRET_ID_LEN]> = secret_id.try_into().ok();
         let secret = secret_for(secret_id).ok_or(RefreshTokenError::UnknownSecret)?;
         mac(secret, signed).verify_slice(tag).map_err(|_| RefreshTokenError::BadMac)?;
-        let (id, generation) = payload.split_at(FAMILY_ID_LEN);
+        let (id, generation) = payload.split_at(family_id_len);
         let generation = u64::from_be_bytes(generation.try_into().map_err(|_| RefreshTokenError::Malformed)?);
-        Ok(Self { family_id: URL_SAFE_NO_PAD.encode(id), generation })
+        let family_id = match id.split_at_checked(ID_LEN) {
+            Some((user, random)) if !random.is_empty() => {
+                format!("{}.{}", URL_SAFE_NO_PAD.encode(user), URL_SAFE_NO_PAD.encode(random))
+            }
+            _ => URL_SAFE_NO_PAD.encode(id),
+        };
+        Ok(Self { family_id, generation })
     }
 }
 
@@ -119,14 +134,16 @@ mod tests {
     }
 
     #[test]
-    fn a_token_round_trips_in_both_forms() {
+    fn a_token_round_trips_in_both_forms_with_either_family_id() {
         let set = secrets();
-        let family = random_id();
-        let legacy = RefreshToken::encode(set.refresh_secret(None, NOW, 3600).unwrap(), &family, 41);
-        let current = RefreshToken::encode(set.refresh_secret_at(NOW), &family, 41);
-        assert!(legacy.starts_with("rt1.") && current.starts_with("rt2."), "{legacy} {current}");
-        for token in [legacy, current] {
-            assert_eq!(decode(&set, &token), Ok(RefreshToken { family_id: family.clone(), generation: 41 }));
+        let with_user = crate::store::family_id_for(&random_id());
+        for family in [random_id(), with_user] {
+            let legacy = RefreshToken::encode(set.refresh_secret(None, NOW, 3600).unwrap(), &family, 41);
+            let current = RefreshToken::encode(set.refresh_secret_at(NOW), &family, 41);
+            assert!(legacy.starts_with("rt1.") && current.starts_with("rt2."), "{legacy} {current}");
+            for token in [legacy, current] {
+                assert_eq!(decode(&set, &token), Ok(RefreshToken { family_id: family.clone(), generation: 41 }));
+            }
         }
     }
 
@@ -162,7 +179,7 @@ mod tests {
         let other = secrets();
         assert_eq!(decode(&other, &token), Err(RefreshTokenError::UnknownSecret));
         let mut bytes = URL_SAFE_NO_PAD.decode(&token[4..]).unwrap();
-        bytes[SECRET_ID_LEN + FAMILY_ID_LEN + 7] ^= 1; // generation 3 -> 2
+        bytes[SECRET_ID_LEN + ID_LEN + 7] ^= 1; // generation 3 -> 2
         let tampered = format!("rt2.{}", URL_SAFE_NO_PAD.encode(&bytes));
         assert_eq!(decode(&set, &tampered), Err(RefreshTokenError::BadMac));
         let legacy = RefreshToken::encode(other.refresh_secret(None, NOW, 1).unwrap(), &random_id(), 3);
