@@ -36,6 +36,7 @@ pub mod stellar;
 pub mod store;
 pub mod time;
 pub mod tokens;
+mod wire;
 
 pub use config::Settings;
 /// The edge layer, also at its historical path `reauth_server::edge`.

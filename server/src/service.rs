@@ -20,7 +20,9 @@ use crate::tokens::{
     RefreshTokenError,
 };
 
+mod user_views;
 mod wallet;
+use user_views::UserViews;
 pub use wallet::WalletChallenge;
 
 pub use crate::time::unix_now;
@@ -34,42 +36,21 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// Why a refresh token no longer works: the `reason` clients receive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadReason {
-    /// No refresh token was presented.
-    Missing,
-    /// Not a token of ours (malformed, forged, another deployment's).
-    Invalid,
-    /// Past its own or its session's lifetime, or no longer known.
-    Expired,
-    /// Logged out or revoked.
-    Revoked,
-    /// Presented again after rotation: the whole session was revoked.
-    Reused,
-    /// The user is disabled or deleted.
-    Inactive,
-}
-
-impl DeadReason {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Invalid => "invalid",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-            Self::Reused => "reused",
-            Self::Inactive => "inactive",
-        }
-    }
-
-    /// The reason a wire name stands for (a remote reauth server's `reason`).
-    pub fn from_wire(name: &str) -> Option<Self> {
-        [Self::Missing, Self::Invalid, Self::Expired, Self::Revoked, Self::Reused, Self::Inactive]
-            .into_iter()
-            .find(|reason| reason.as_str() == name)
+crate::wire::wire_names! {
+    /// Why a refresh token no longer works: the `reason` clients receive.
+    pub enum DeadReason {
+        /// No refresh token was presented.
+        Missing = "missing",
+        /// Not a token of ours (malformed, forged, another deployment's).
+        Invalid = "invalid",
+        /// Past its own or its session's lifetime, or no longer known.
+        Expired = "expired",
+        /// Logged out or revoked.
+        Revoked = "revoked",
+        /// Presented again after rotation: the whole session was revoked.
+        Reused = "reused",
+        /// The user is disabled or deleted.
+        Inactive = "inactive",
     }
 }
 
@@ -172,23 +153,13 @@ pub struct SessionView {
     pub current: bool,
 }
 
-/// How a user proved who they are; the `login` audit event's detail names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignInMethod {
-    /// Username and password.
-    Password,
-    /// A Stellar wallet's signature of a server challenge (SEP-53).
-    Wallet,
-}
-
-impl SignInMethod {
-    /// The name in audit events and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Password => "password",
-            Self::Wallet => "wallet",
-        }
+crate::wire::wire_names! {
+    /// How a user proved who they are; the `login` audit event's detail names it.
+    pub enum SignInMethod {
+        /// Username and password.
+        Password = "password",
+        /// A Stellar wallet's signature of a server challenge (SEP-53).
+        Wallet = "wallet",
     }
 }
 
@@ -268,6 +239,8 @@ struct Inner {
     hashing: HashPool,
     /// Revoked sessions and users whose access tokens may still be alive.
     revocations: Arc<RevocationList>,
+    /// What protected routes show of a user, without a store read.
+    user_views: UserViews,
     /// The origin of the address the server listens on, the public origin when none is configured.
     listening_origin: OnceLock<String>,
     /// A real argon2id hash, verified against for unknown usernames so they take as long as known ones.
@@ -305,6 +278,7 @@ impl AuthService {
                 throttle,
                 hashing: HashPool::per_core(),
                 revocations: Arc::new(RevocationList::new()),
+                user_views: UserViews::default(),
                 listening_origin: OnceLock::new(),
                 dummy_hash: OnceLock::new(),
                 last_reread: AtomicI64::new(UnixTime::MIN),
@@ -462,7 +436,7 @@ impl AuthService {
             match self.inner.store.revocations_since(since).await {
                 Ok(revocations) => {
                     for revocation in &revocations {
-                        self.inner.revocations.apply(revocation, now);
+                        self.apply_revocation(revocation, now);
                     }
                     self.inner.revocations.prune(now);
                     since = now - POLL_OVERLAP_SECS;
@@ -477,8 +451,17 @@ impl AuthService {
     async fn revoke_access(&self, subject: RevokedSubject) -> Result<(), StoreError> {
         let now = unix_now();
         let revocation = Revocation { subject, at: now, expires_at: now + self.inner.settings.access_ttl_secs + 1 };
-        self.inner.revocations.apply(&revocation, now);
+        self.apply_revocation(&revocation, now);
         self.inner.store.record_revocation(&revocation).await
+    }
+
+    /// A revoked user (disabled, deleted, logged out everywhere) is also dropped from the user views,
+    /// so the next protected request that gets through reads the user afresh.
+    fn apply_revocation(&self, revocation: &Revocation, now: UnixTime) {
+        self.inner.revocations.apply(revocation, now);
+        if let RevokedSubject::User { user_id, .. } = &revocation.subject {
+            self.inner.user_views.forget(user_id);
+        }
     }
 
     /// Access-token issuing and verification.
@@ -840,8 +823,19 @@ impl AuthService {
     }
 
     /// The user behind an access token, if still present.
+    ///
+    /// Answered from memory once the user has signed in or refreshed on this instance (see
+    /// `user_views`): the route's access token has passed the revocation check, which is what
+    /// refuses a deleted or disabled user's tokens.
     pub async fn user(&self, user_id: &str) -> Result<Option<UserView>, AuthError> {
-        Ok(self.inner.store.user_by_id(user_id).await?.as_ref().map(UserView::from))
+        if let Some(view) = self.inner.user_views.get(user_id) {
+            return Ok(Some(view));
+        }
+        let view = self.inner.store.user_by_id(user_id).await?.as_ref().map(UserView::from);
+        if let Some(view) = &view {
+            self.inner.user_views.remember(view);
+        }
+        Ok(view)
     }
 
     /// Enables or disables a user by name; disabling revokes every session at once.
@@ -884,6 +878,8 @@ impl AuthService {
         now: UnixTime,
     ) -> Issued {
         let (access_token, claims) = self.inner.access.issue(&user.id, family_id, now);
+        let view = UserView::from(user);
+        self.inner.user_views.remember(&view);
         Issued {
             access_token,
             expires_in: claims.exp - now,
@@ -893,7 +889,7 @@ impl AuthService {
                 generation,
             ),
             refresh_expires_in: token_expires_at - now,
-            user: UserView::from(user),
+            user: view,
             session_id: family_id.to_owned(),
         }
     }

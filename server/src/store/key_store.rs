@@ -12,31 +12,14 @@ use async_trait::async_trait;
 
 use super::{StoreResult, UnixTime};
 
-/// What a stored key is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyKind {
-    /// An Ed25519 access-token signing key, published in the JWKS.
-    Signing,
-    /// A refresh-token MAC secret, never published.
-    Refresh,
-}
-
-impl KeyKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Signing => "signing",
-            Self::Refresh => "refresh",
-        }
-    }
-
-    /// Parses [`Self::as_str`].
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "signing" => Some(Self::Signing),
-            "refresh" => Some(Self::Refresh),
-            _ => None,
-        }
+crate::wire::wire_names! {
+    /// What a stored key is for.
+    #[derive(PartialOrd, Ord)]
+    pub enum KeyKind {
+        /// An Ed25519 access-token signing key, published in the JWKS.
+        Signing = "signing",
+        /// A refresh-token MAC secret, never published.
+        Refresh = "refresh",
     }
 }
 

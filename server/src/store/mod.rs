@@ -9,7 +9,6 @@
 //! [`crate::tokens::refresh`]).
 
 use std::error::Error as StdError;
-use std::fmt;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -122,88 +121,45 @@ impl Family {
     }
 }
 
-/// Why a family was revoked; reported to clients as the `reason` of a dead session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RevokeReason {
-    /// The user logged out on this device.
-    Logout,
-    /// The user logged out everywhere, or revoked this device from another one.
-    Revoked,
-    /// A consumed refresh token was presented again: the family is presumed stolen.
-    Reused,
-    /// The user was disabled or deleted.
-    Inactive,
+crate::wire::wire_names! {
+    /// Why a family was revoked; reported to clients as the `reason` of a dead session.
+    pub enum RevokeReason {
+        /// The user logged out on this device.
+        Logout = "logout",
+        /// The user logged out everywhere, or revoked this device from another one.
+        Revoked = "revoked",
+        /// A consumed refresh token was presented again: the family is presumed stolen.
+        Reused = "reused",
+        /// The user was disabled or deleted.
+        Inactive = "inactive",
+    }
 }
 
 impl RevokeReason {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Logout => "logout",
-            Self::Revoked => "revoked",
-            Self::Reused => "reused",
-            Self::Inactive => "inactive",
-        }
-    }
-
-    /// Parses [`Self::as_str`]; unknown names read as `Revoked`, the conservative answer.
-    pub fn parse(name: &str) -> Self {
-        match name {
-            "logout" => Self::Logout,
-            "reused" => Self::Reused,
-            "inactive" => Self::Inactive,
-            _ => Self::Revoked,
-        }
+    /// The reason a store holds; a name this version does not know (written by a newer one) reads
+    /// as `Revoked`, the conservative answer.
+    pub fn from_stored(name: &str) -> Self {
+        Self::parse(name).unwrap_or(Self::Revoked)
     }
 }
 
-/// The kinds of audit event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditKind {
-    /// Successful password login (cookie or token endpoint).
-    Login,
-    /// Failed login (bad password, unknown or disabled user).
-    LoginFailed,
-    /// A refresh token was rotated (or its successor handed out again within the reuse interval).
-    Refresh,
-    /// A consumed refresh token was presented after the reuse interval; the family was revoked.
-    ReuseDetected,
-    /// A session was revoked from the sessions list, or because its user is inactive.
-    Revoke,
-    /// Logout on one device.
-    Logout,
-    /// Logout everywhere.
-    LogoutAll,
-}
-
-impl AuditKind {
-    /// The stored and wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Login => "login",
-            Self::LoginFailed => "login_failed",
-            Self::Refresh => "refresh",
-            Self::ReuseDetected => "reuse_detected",
-            Self::Revoke => "revoke",
-            Self::Logout => "logout",
-            Self::LogoutAll => "logout_all",
-        }
-    }
-
-    /// Parses [`Self::as_str`].
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "login" => Self::Login,
-            "login_failed" => Self::LoginFailed,
-            "refresh" => Self::Refresh,
-            "reuse_detected" => Self::ReuseDetected,
-            "revoke" => Self::Revoke,
-            "logout" => Self::Logout,
-            "logout_all" => Self::LogoutAll,
-            _ => return None,
-        })
+crate::wire::wire_names! {
+    /// The kinds of audit event.
+    pub enum AuditKind {
+        /// Successful login (password or wallet; cookie or token endpoint).
+        Login = "login",
+        /// Failed login (bad password or signature, unknown or disabled user).
+        LoginFailed = "login_failed",
+        /// A refresh token was rotated (or its successor handed out again within the reuse interval).
+        Refresh = "refresh",
+        /// A consumed refresh token was presented after the reuse interval; the family was revoked.
+        ReuseDetected = "reuse_detected",
+        /// A session was revoked from the sessions list, or because its user is inactive.
+        Revoke = "revoke",
+        /// Logout on one device.
+        Logout = "logout",
+        /// Logout everywhere.
+        LogoutAll = "logout_all",
     }
 }
 
@@ -425,10 +381,4 @@ pub trait Maintenance: Send + Sync {
     /// past their token's expiry), revocations past their `expires_at`, and audit events older
     /// than `events_before` or beyond [`AUDIT_EVENTS_PER_USER`]; returns how many records went.
     async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64>;
-}
-
-impl fmt::Display for RevokeReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }

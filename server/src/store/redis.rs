@@ -329,7 +329,7 @@ fn family_from_hash(id: &str, map: HashMap<String, String>) -> StoreResult<Famil
         last_used_at: fields.number("last_used_at")?,
         user_agent: fields.optional("user_agent"),
         client_ip: fields.optional("client_ip"),
-        revoked: fields.optional("revoked").as_deref().map(RevokeReason::parse),
+        revoked: fields.optional("revoked").as_deref().map(RevokeReason::from_stored),
     })
 }
 

@@ -436,7 +436,7 @@ where
         last_used_at: row.integer("last_used_at")?,
         user_agent: row.optional_text("user_agent")?,
         client_ip: row.optional_text("client_ip")?,
-        revoked: row.optional_text("revoke_reason")?.as_deref().map(RevokeReason::parse),
+        revoked: row.optional_text("revoke_reason")?.as_deref().map(RevokeReason::from_stored),
     })
 }
 

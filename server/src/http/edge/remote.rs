@@ -126,7 +126,7 @@ fn read_remote_rejection(body: &[u8]) -> RotationFailure {
     let reason = serde_json::from_slice::<Rejection>(body)
         .ok()
         .filter(|rejection| rejection.error == "invalid_grant")
-        .and_then(|rejection| DeadReason::from_wire(&rejection.reason));
+        .and_then(|rejection| DeadReason::parse(&rejection.reason));
     match reason {
         Some(DeadReason::Missing) => RotationFailure::Transient(TransientCause::Malformed(
             "the remote saw no refresh cookie; do the cookie settings match?",
