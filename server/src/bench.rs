@@ -2,8 +2,9 @@
 //!
 //! N sessions log in, then for a fixed time each one refreshes its own token in a loop (every
 //! refresh is a real rotation), then calls the protected route in a loop. Prints throughput and
-//! p50/p99 latency per phase. Without `--target` it starts a server in-process on the given store,
-//! so one command compares stores on the same machine.
+//! p50/p99 latency per phase. Without `--target` it starts a server in-process on each given store
+//! in turn, the in-memory store first as the baseline, and ends with each store's throughput as a
+//! ratio to the baseline's: on a shared machine only figures of one run compare.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     target: Option<String>,
     /// Concurrent sessions.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     sessions: usize,
     /// Length of each timed phase.
     #[arg(long, default_value = "5s")]
@@ -42,6 +43,10 @@ struct Phase {
 }
 
 impl Phase {
+    fn per_sec(&self) -> f64 {
+        self.operations as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn percentile_ms(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
@@ -62,9 +67,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     println!("| store | phase | ops | ops/s | p50 ms | p99 ms | errors |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     if let Some(target) = &args.target {
-        return bench_one(target.trim_end_matches('/'), "target", args.sessions, duration).await;
+        return bench_one(target.trim_end_matches('/'), "target", args.sessions, duration).await.map(drop);
     }
-    for store_url in &args.store {
+    let mut store_urls = args.store.clone();
+    if !store_urls.first().is_some_and(|url| url.starts_with("memory:")) {
+        store_urls.retain(|url| !url.starts_with("memory:"));
+        store_urls.insert(0, "memory://".to_owned());
+    }
+    let mut summaries = Vec::new();
+    for store_url in &store_urls {
         let (store, sqlite_path) = open_store(store_url).await.map_err(|error| error.to_string())?;
         let backend = store.backend();
         let keys = resolve_keys(None, sqlite_path.as_deref()).map_err(|error| error.to_string())?;
@@ -79,12 +90,51 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
             .map_err(|error| error.to_string())?;
         let result = bench_one(&format!("http://{}", server.addr), backend, args.sessions, duration).await;
         server.abort();
-        result?;
+        summaries.push(result?);
     }
+    print_ratios(&summaries);
     Ok(())
 }
 
-async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration) -> Result<(), String> {
+/// One store's figures for the closing table.
+struct Summary {
+    label: String,
+    refresh_per_sec: f64,
+    refresh_p99_ms: f64,
+    protected_per_sec: f64,
+    /// Resident set of the whole bench process (client and server) after the refresh phase.
+    rss_mib: Option<f64>,
+}
+
+/// The closing table: throughput of each store as a ratio to the first (the in-memory baseline).
+fn print_ratios(summaries: &[Summary]) {
+    let Some(baseline) = summaries.first() else { return };
+    println!();
+    println!("| store | refresh/s | ÷ memory | refresh p99 ms | GET /api/me/s | ÷ memory | RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for summary in summaries {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {} |",
+            summary.label,
+            summary.refresh_per_sec,
+            summary.refresh_per_sec / baseline.refresh_per_sec,
+            summary.refresh_p99_ms,
+            summary.protected_per_sec,
+            summary.protected_per_sec / baseline.protected_per_sec,
+            summary.rss_mib.map_or_else(|| "?".to_owned(), |mib| format!("{mib:.0}")),
+        );
+    }
+}
+
+/// `VmRSS` of this process, from `/proc` (Linux only).
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration) -> Result<Summary, String> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(sessions).build().map_err(|e| e.to_string())?;
     let run_id = format!("{:x}", std::process::id() ^ Instant::now().elapsed().subsec_nanos());
     let names: Vec<String> = (0..sessions).map(|i| format!("bench-{run_id}-{label}-{i}")).collect();
@@ -151,6 +201,7 @@ async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration)
     )
     .await;
     print_phase(label, &refresh.0);
+    let rss_mib = resident_mib();
 
     let deadline = Instant::now() + duration;
     let protected = timed_phase(
@@ -173,7 +224,13 @@ async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration)
     )
     .await;
     print_phase(label, &protected.0);
-    Ok(())
+    Ok(Summary {
+        label: label.to_owned(),
+        refresh_per_sec: refresh.0.per_sec(),
+        refresh_p99_ms: refresh.0.percentile_ms(0.99),
+        protected_per_sec: protected.0.per_sec(),
+        rss_mib,
+    })
 }
 
 /// Runs the workers concurrently; each yields its latencies and a value, or `None` on an error.
@@ -206,7 +263,7 @@ fn print_phase(label: &str, phase: &Phase) {
         "| {label} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
         phase.name,
         phase.operations,
-        phase.operations as f64 / phase.elapsed.as_secs_f64(),
+        phase.per_sec(),
         phase.percentile_ms(0.5),
         phase.percentile_ms(0.99),
         phase.errors
