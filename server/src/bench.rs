@@ -2,17 +2,15 @@
 //!
 //! N sessions log in, then for a fixed time each one refreshes its own token in a loop (every
 //! refresh is a real rotation), then calls the protected route in a loop. Prints throughput and
-//! p50/p99 latency per phase. Without `--target` it starts a server in-process on each given store
+//! p50/p99 latency per phase. Without `--target` it starts `reauth-server serve` on each given store
 //! in turn, the in-memory store first as the baseline, and ends with each store's throughput as a
-//! ratio to the baseline's: on a shared machine only figures of one run compare.
+//! ratio to the baseline's and the server's memory: on a shared machine only figures of one run
+//! compare.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use reauth_server::config::{Lifetime, Settings};
-use reauth_server::server::{open_store, resolve_keys, RunningServer};
-use reauth_server::AuthService;
+use reauth_server::config::Lifetime;
 use serde_json::json;
 
 const PASSWORD: &str = "bench password 1";
@@ -20,7 +18,8 @@ const PASSWORD: &str = "bench password 1";
 /// Options of `reauth-server bench`.
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
-    /// Stores to benchmark one after another with an in-process server (comma-separated URLs).
+    /// Stores to benchmark one after another, each with a server process of its own
+    /// (comma-separated URLs); the in-memory store always runs first, as the baseline.
     #[arg(long, value_delimiter = ',', default_value = "memory://")]
     store: Vec<String>,
     /// Benchmark an already running server instead (its base URL); `--store` is then ignored.
@@ -67,33 +66,86 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     println!("| store | phase | ops | ops/s | p50 ms | p99 ms | errors |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     if let Some(target) = &args.target {
-        return bench_one(target.trim_end_matches('/'), "target", args.sessions, duration).await.map(drop);
+        return bench_one(target.trim_end_matches('/'), "target", args.sessions, duration, None).await.map(drop);
     }
     let mut store_urls = args.store.clone();
     if !store_urls.first().is_some_and(|url| url.starts_with("memory:")) {
         store_urls.retain(|url| !url.starts_with("memory:"));
         store_urls.insert(0, "memory://".to_owned());
     }
+    // A key shared by the servers of this run (a shared store needs one); removed at the end.
+    let key_path = std::env::temp_dir().join(format!("reauth-bench-{}.pem", std::process::id()));
+    reauth_server::Keys::load_or_create(&key_path).map_err(|error| error.to_string())?;
     let mut summaries = Vec::new();
     for store_url in &store_urls {
-        let (store, sqlite_path) = open_store(store_url).await.map_err(|error| error.to_string())?;
-        let backend = store.backend();
-        let keys = resolve_keys(None, sqlite_path.as_deref()).map_err(|error| error.to_string())?;
-        let cookies = reauth_server::config::CookieSettings { secure: false, domain: None, access_cookie: false };
-        let mut settings = Settings { cookies, ..Settings::default() };
-        // Every session registers from the one loopback address.
-        settings.login_limits.enabled = false;
-        let service = AuthService::new(store, keys, settings);
-        let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let server = RunningServer::start_with(service, bind, None, std::future::pending())
-            .await
-            .map_err(|error| error.to_string())?;
-        let result = bench_one(&format!("http://{}", server.addr), backend, args.sessions, duration).await;
-        server.abort();
+        let server = ServerProcess::start(store_url, &key_path)?;
+        let label = store_url.split(':').next().unwrap_or(store_url).replace("postgresql", "postgres");
+        let result = bench_one(&server.base, &label, args.sessions, duration, Some(&server)).await;
         summaries.push(result?);
     }
+    let _ = std::fs::remove_file(&key_path);
     print_ratios(&summaries);
     Ok(())
+}
+
+/// `reauth-server serve` on one store, as a process of its own (as in production, and so that its
+/// memory is measured apart from the load generator's), on a free loopback port; killed on drop.
+struct ServerProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ServerProcess {
+    fn start(store_url: &str, key_path: &std::path::Path) -> Result<Self, String> {
+        use std::io::BufRead as _;
+        let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+        let mut command = std::process::Command::new(exe);
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("REAUTH_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .arg("serve")
+            .env("REAUTH_STORE", store_url)
+            .env("REAUTH_BIND", "127.0.0.1:0")
+            .env("REAUTH_SIGNING_KEY", key_path)
+            .env("REAUTH_COOKIE_SECURE", "false")
+            // Every session registers and logs in from the one loopback address.
+            .env("REAUTH_THROTTLING", "false")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| format!("starting reauth-server serve: {error}"))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        }
+        // Dropped (killed) on the error path too.
+        let mut server = Self { child, base: String::new() };
+        match line.trim().strip_prefix("reauth-server listening on ") {
+            Some(base) => {
+                server.base = base.to_owned();
+                Ok(server)
+            }
+            None => Err(format!("reauth-server serve on {store_url} did not start (its stdout: {line:?})")),
+        }
+    }
+
+    /// `VmRSS` and `VmHWM` (peak) of the server process, in MiB, from `/proc` (Linux only).
+    fn memory_mib(&self) -> Option<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let field = |name: &str| -> Option<f64> {
+            let line = status.lines().find(|line| line.starts_with(name))?;
+            Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// One store's figures for the closing table.
@@ -102,39 +154,41 @@ struct Summary {
     refresh_per_sec: f64,
     refresh_p99_ms: f64,
     protected_per_sec: f64,
-    /// Resident set of the whole bench process (client and server) after the refresh phase.
-    rss_mib: Option<f64>,
+    /// The server's resident set after the refresh phase, and its peak over the run (logins
+    /// included), in MiB.
+    memory_mib: Option<(f64, f64)>,
 }
 
 /// The closing table: throughput of each store as a ratio to the first (the in-memory baseline).
 fn print_ratios(summaries: &[Summary]) {
     let Some(baseline) = summaries.first() else { return };
     println!();
-    println!("| store | refresh/s | ÷ memory | refresh p99 ms | GET /api/me/s | ÷ memory | RSS MiB |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| store | refresh/s | ÷ memory | refresh p99 ms | GET /api/me/s | ÷ memory | server RSS MiB | peak MiB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for summary in summaries {
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} |",
             summary.label,
             summary.refresh_per_sec,
             summary.refresh_per_sec / baseline.refresh_per_sec,
             summary.refresh_p99_ms,
             summary.protected_per_sec,
             summary.protected_per_sec / baseline.protected_per_sec,
-            summary.rss_mib.map_or_else(|| "?".to_owned(), |mib| format!("{mib:.0}")),
+            summary.memory_mib.map_or_else(|| "?".to_owned(), |(rss, _)| format!("{rss:.0}")),
+            summary.memory_mib.map_or_else(|| "?".to_owned(), |(_, peak)| format!("{peak:.0}")),
         );
     }
 }
 
-/// `VmRSS` of this process, from `/proc` (Linux only).
-fn resident_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration) -> Result<Summary, String> {
+async fn bench_one(
+    base: &str,
+    label: &str,
+    sessions: usize,
+    duration: Duration,
+    server: Option<&ServerProcess>,
+) -> Result<Summary, String> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(sessions).build().map_err(|e| e.to_string())?;
     let run_id = format!("{:x}", std::process::id() ^ Instant::now().elapsed().subsec_nanos());
     let names: Vec<String> = (0..sessions).map(|i| format!("bench-{run_id}-{label}-{i}")).collect();
@@ -201,7 +255,7 @@ async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration)
     )
     .await;
     print_phase(label, &refresh.0);
-    let rss_mib = resident_mib();
+    let memory_mib = server.and_then(ServerProcess::memory_mib);
 
     let deadline = Instant::now() + duration;
     let protected = timed_phase(
@@ -229,7 +283,7 @@ async fn bench_one(base: &str, label: &str, sessions: usize, duration: Duration)
         refresh_per_sec: refresh.0.per_sec(),
         refresh_p99_ms: refresh.0.percentile_ms(0.99),
         protected_per_sec: protected.0.per_sec(),
-        rss_mib,
+        memory_mib,
     })
 }
 
