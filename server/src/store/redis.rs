@@ -27,7 +27,7 @@ const SCAN_BATCH: usize = 500;
 macro_rules! check_family_lua {
     () => {
         r#"local f = redis.call('HMGET', KEYS[1], 'generation', 'revoked', 'token_expires_at', 'expires_at',
-  'user_id', 'created_at')
+  'user_id', 'created_at', 'user_agent', 'client_ip')
 local now = tonumber(ARGV[2])
 if not f[1] or f[2] or tonumber(f[1]) ~= tonumber(ARGV[1])
    or tonumber(f[3]) <= now or tonumber(f[4]) <= now then
@@ -38,21 +38,25 @@ end
 }
 
 /// The swap after `check_family_lua!`: next generation, ARGV[3] the new token's end (capped by the
-/// family's), ARGV[4] how long the record outlives it.
+/// family's), ARGV[4] how long the record outlives it. Leaves the stored values in `generation`
+/// and `token_expires_at`.
 macro_rules! advance_family_lua {
     () => {
-        r#"local token_expires_at = math.min(tonumber(ARGV[3]), tonumber(f[4]))
-redis.call('HSET', KEYS[1], 'generation', string.format('%.0f', tonumber(f[1]) + 1),
-  'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'token_expires_at', string.format('%.0f', token_expires_at))
-redis.call('EXPIREAT', KEYS[1], string.format('%.0f', token_expires_at + tonumber(ARGV[4])))
+        r#"local generation = string.format('%.0f', tonumber(f[1]) + 1)
+local token_expires_at = string.format('%.0f', math.min(tonumber(ARGV[3]), tonumber(f[4])))
+redis.call('HSET', KEYS[1], 'generation', generation, 'rotated_at', ARGV[2], 'last_used_at', ARGV[2],
+  'token_expires_at', token_expires_at)
+redis.call('EXPIREAT', KEYS[1], string.format('%.0f', tonumber(token_expires_at) + tonumber(ARGV[4])))
 "#
     };
 }
 
 /// Appends an event to the stream `KEYS[events]` under a stream id made of its own time (so the
-/// purge can trim by age with `XTRIM MINID`), kept increasing even when instances' clocks disagree
-/// slightly. From ARGV[first] on: time in ms, cap, TTL, then the event's field/value pairs. Shared
-/// by the scripts below, which differ in which key holds the stream and what comes before.
+/// purge can trim by age with `XTRIM MINID`), kept increasing when instances' clocks disagree
+/// slightly: an event older than the stream's last one takes that one's time (the rare case, so it
+/// alone pays for reading the last entry). From ARGV[first] on: time in ms, cap, TTL, then the
+/// event's field/value pairs. Shared by the scripts below, which differ in which key holds the
+/// stream and what comes before.
 macro_rules! append_event_lua {
     ($events:literal, $first:literal) => {
         concat!(
@@ -61,13 +65,14 @@ macro_rules! append_event_lua {
             "], ",
             $first,
             "\n",
-            r#"local ms = tonumber(ARGV[a])
-local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
-if top[1] then
-  local top_ms = tonumber(string.match(top[1][1], '^(%d+)'))
-  if top_ms > ms then ms = top_ms end
+            r#"local added = redis.pcall('XADD', events, 'MAXLEN', '~', ARGV[a + 1],
+  string.format('%.0f', tonumber(ARGV[a])) .. '-*', unpack(ARGV, a + 3))
+if type(added) == 'table' and added.err then
+  local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
+  if not top[1] then return redis.error_reply(added.err) end
+  redis.call('XADD', events, 'MAXLEN', '~', ARGV[a + 1], string.match(top[1][1], '^(%d+)') .. '-*',
+    unpack(ARGV, a + 3))
 end
-redis.call('XADD', events, 'MAXLEN', '~', ARGV[a + 1], string.format('%.0f', ms) .. '-*', unpack(ARGV, a + 3))
 redis.call('EXPIRE', events, ARGV[a + 2])
 "#
         )
@@ -77,18 +82,21 @@ redis.call('EXPIRE', events, ARGV[a + 2])
 /// [`TokenStore::rotate_family`] of a family kept beside its user, in one step: KEYS = the family,
 /// the user, the user's event stream (one slot). Checks the family (`check_family_lua!`), then that
 /// the user is the family's, active, and its fence (`sessions_valid_after`) not after the family's
-/// login; advances (`advance_family_lua!`); appends the `refresh` event (ARGV[5] on); returns the
-/// family's and the user's hashes. Any failed check returns nil having changed nothing.
+/// login; appends the `refresh` event (ARGV[5] on: first, as the one write that could refuse);
+/// advances (`advance_family_lua!`). Any failed check returns nil having changed nothing. The
+/// reply is the values [`rotated_from_reply`] reads, in its order, rather than whole hashes:
+/// Redis converts and the client parses each value, and this is the refresh's hot path.
 const ROTATE: &str = concat!(
     check_family_lua!(),
-    r#"local u = redis.call('HMGET', KEYS[2], 'id', 'active', 'sessions_valid_after')
+    r#"local u = redis.call('HMGET', KEYS[2], 'id', 'active', 'sessions_valid_after', 'username', 'password_hash',
+  'created_at')
 if u[1] ~= f[5] or u[2] ~= '1' or tonumber(f[6]) < tonumber(u[3] or '0') then
   return false
 end
 "#,
-    advance_family_lua!(),
     append_event_lua!("3", "5"),
-    "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}\n"
+    advance_family_lua!(),
+    "return {generation, f[6], f[4], token_expires_at, ARGV[2], f[7], f[8], u[4], u[5], u[6]}\n"
 );
 
 /// The swap alone, for families in the legacy layout (their own slot): [`RedisStore::rotate_legacy`].
@@ -449,6 +457,43 @@ fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<
     })
 }
 
+/// A successful [`ROTATE`]'s reply: the family's generation, created_at, expires_at,
+/// token_expires_at, rotated_at (also its last use), user_agent, client_ip, then its user's
+/// username, password_hash and created_at (the user checked active, with the id in the family id).
+fn rotated_from_reply(family_id: &str, user_id: &str, reply: Vec<Option<String>>) -> StoreResult<Rotated> {
+    let malformed = |field| StoreError::unavailable(Malformed { what: "rotation reply", field });
+    let Ok(
+        [generation, created_at, expires_at, token_expires_at, rotated_at, user_agent, client_ip, username, password_hash, user_created_at],
+    ) = <[Option<String>; 10]>::try_from(reply)
+    else {
+        return Err(malformed("length"));
+    };
+    let text = |value: Option<String>, field| value.ok_or(malformed(field));
+    let number = |value: Option<String>, field| text(value, field)?.parse::<i64>().map_err(|_| malformed(field));
+    let rotated_at = number(rotated_at, "rotated_at")?;
+    let family = Family {
+        id: family_id.to_owned(),
+        user_id: user_id.to_owned(),
+        generation: number(generation, "generation")? as u64,
+        created_at: number(created_at, "created_at")?,
+        expires_at: number(expires_at, "expires_at")?,
+        token_expires_at: number(token_expires_at, "token_expires_at")?,
+        rotated_at,
+        last_used_at: rotated_at,
+        user_agent,
+        client_ip,
+        revoked: None,
+    };
+    let user = User {
+        id: user_id.to_owned(),
+        username: text(username, "username")?,
+        password_hash: text(password_hash, "password_hash")?,
+        active: true,
+        created_at: number(user_created_at, "user created_at")?,
+    };
+    Ok(Rotated { family, user })
+}
+
 /// The user id and random part of a family id made by [`super::family_id_for`]; `None` for a legacy
 /// id (16 random bytes, no dot). The random part never holds a dot, so the last one separates them.
 fn split_family_id(family_id: &str) -> Option<(&str, &str)> {
@@ -638,12 +683,9 @@ impl TokenStore for RedisStore {
             .arg(rotation.token_expires_at)
             .arg(KEEP_DEAD_FAMILY_SECS);
         event_args(&mut rotate, &rotation.event(user_id), EVENTS_PER_USER);
-        let rotated: Option<(HashMap<String, String>, HashMap<String, String>)> =
+        let reply: Option<Vec<Option<String>>> =
             rotate.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
-        let Some((family, user)) = rotated else { return Ok(None) };
-        let family = family_from_hash(&rotation.family_id, family)?;
-        let user = user_from_hash(user)?.ok_or(StoreError::unavailable(Malformed { what: "user", field: "id" }))?;
-        Ok(Some(Rotated { family, user }))
+        reply.map(|reply| rotated_from_reply(&rotation.family_id, user_id, reply)).transpose()
     }
 
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
@@ -977,6 +1019,39 @@ mod tests {
             assert!(exists, "{key} was not written");
         }
         assert!(keys[0].contains(&format!("{{u:{}}}:session:", owner.id)), "{}", keys[0]);
+    }
+
+    /// An instance whose clock is behind appends after the stream's last event, under that event's
+    /// time: nothing is refused, and the stream stays in order.
+    #[tokio::test]
+    async fn an_event_older_than_the_last_one_is_appended_after_it() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("skewed");
+        let now = unix_now();
+        let event = |at, detail: &str| AuditEvent {
+            kind: AuditKind::Login,
+            user_id: Some(owner.id.clone()),
+            session_id: None,
+            at,
+            client_ip: None,
+            user_agent: None,
+            detail: Some(detail.to_owned()),
+        };
+        for (at, detail) in [(now, "first"), (now - 10, "behind"), (now + 1, "later")] {
+            store.record_event(&event(at, detail)).await.unwrap();
+        }
+        let details: Vec<_> = store.recent_events(&owner.id, 10).await.unwrap().into_iter().map(|e| e.detail).collect();
+        assert_eq!(details, [Some("later".into()), Some("behind".into()), Some("first".into())]);
+        let ids: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+            .arg(store.user_events_key(&owner.id))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut store.conn())
+            .await
+            .unwrap();
+        let times: Vec<&str> = ids.iter().map(|(id, _)| id.split('-').next().unwrap()).collect();
+        let ms = |at: UnixTime| (at * 1000).to_string();
+        assert_eq!(times, [ms(now), ms(now), ms(now + 1)], "the late event under the time of the one before");
     }
 
     /// A family started before sessions moved beside their users, written as that version wrote it.
