@@ -10,8 +10,9 @@ use super::{
     RevokeReason, Rotated, Rotation, StoreError, StoreResult, StoredKey, TokenStore, UnixTime, User,
 };
 
-/// How long a family's record outlives its refresh token, so that the periodic purge (rather than
-/// Redis on its own) normally removes it; the TTL is the bound when no purge runs.
+/// How long a family's record outlives the session's absolute end (legacy layout: its refresh
+/// token), so that the periodic purge, which removes a family once its token has ended, normally
+/// removes it rather than Redis; the TTL is the bound when no purge runs.
 const KEEP_DEAD_FAMILY_SECS: i64 = 3600;
 /// Audit events kept per user (approximately: the stream is trimmed with `MAXLEN ~`).
 const EVENTS_PER_USER: usize = super::AUDIT_EVENTS_PER_USER;
@@ -38,15 +39,13 @@ end
 }
 
 /// The swap after `check_family_lua!`: next generation, ARGV[3] the new token's end (capped by the
-/// family's), ARGV[4] how long the record outlives it. Leaves the stored values in `generation`
-/// and `token_expires_at`.
+/// family's). Leaves the stored values in `generation` and `token_expires_at`.
 macro_rules! advance_family_lua {
     () => {
         r#"local generation = string.format('%.0f', tonumber(f[1]) + 1)
 local token_expires_at = string.format('%.0f', math.min(tonumber(ARGV[3]), tonumber(f[4])))
 redis.call('HSET', KEYS[1], 'generation', generation, 'rotated_at', ARGV[2], 'last_used_at', ARGV[2],
   'token_expires_at', token_expires_at)
-redis.call('EXPIREAT', KEYS[1], string.format('%.0f', tonumber(token_expires_at) + tonumber(ARGV[4])))
 "#
     };
 }
@@ -82,8 +81,10 @@ redis.call('EXPIRE', events, ARGV[a + 2])
 /// [`TokenStore::rotate_family`] of a family kept beside its user, in one step: KEYS = the family,
 /// the user, the user's event stream (one slot). Checks the family (`check_family_lua!`), then that
 /// the user is the family's, active, and its fence (`sessions_valid_after`) not after the family's
-/// login; appends the `refresh` event (ARGV[5] on: first, as the one write that could refuse);
-/// advances (`advance_family_lua!`). Any failed check returns nil having changed nothing. The
+/// login; appends the `refresh` event (ARGV[4] on: first, as the one write that could refuse);
+/// advances (`advance_family_lua!`). The key's TTL stays as the login set it (the session's
+/// absolute end): one command less on the hot path. Any failed check returns nil having changed
+/// nothing. The
 /// reply is the values [`rotated_from_reply`] reads, in its order, rather than whole hashes:
 /// Redis converts and the client parses each value, and this is the refresh's hot path.
 const ROTATE: &str = concat!(
@@ -94,14 +95,20 @@ if u[1] ~= f[5] or u[2] ~= '1' or tonumber(f[6]) < tonumber(u[3] or '0') then
   return false
 end
 "#,
-    append_event_lua!("3", "5"),
+    append_event_lua!("3", "4"),
     advance_family_lua!(),
     "return {generation, f[6], f[4], token_expires_at, ARGV[2], f[7], f[8], u[4], u[5], u[6]}\n"
 );
 
 /// The swap alone, for families in the legacy layout (their own slot): [`RedisStore::rotate_legacy`].
+/// Their TTL follows their token (ARGV[4]: how long the record outlives it), as that version set it.
 /// Returns the whole updated hash.
-const ADVANCE: &str = concat!(check_family_lua!(), advance_family_lua!(), "return redis.call('HGETALL', KEYS[1])\n");
+const ADVANCE: &str = concat!(
+    check_family_lua!(),
+    advance_family_lua!(),
+    "redis.call('EXPIREAT', KEYS[1], string.format('%.0f', tonumber(token_expires_at) + tonumber(ARGV[4])))\n",
+    "return redis.call('HGETALL', KEYS[1])\n"
+);
 
 /// [`TokenStore::create_family`]: KEYS = the family, its user, the user's family index (one slot).
 /// Writes the family's fields (ARGV[6] on) with its TTL (EXPIREAT ARGV[4]) and indexes it by its
@@ -639,7 +646,7 @@ impl TokenStore for RedisStore {
             .arg(&family.id)
             .arg(family.created_at)
             .arg(family.expires_at)
-            .arg(token_expires_at + KEEP_DEAD_FAMILY_SECS)
+            .arg(family.expires_at + KEEP_DEAD_FAMILY_SECS)
             .arg(RevokeReason::Revoked.as_str());
         let fields = [
             ("user_id", Some(family.user_id.clone())),
@@ -677,11 +684,7 @@ impl TokenStore for RedisStore {
         let [family_key, user_key, events_key] = self.rotation_keys(&rotation.family_id, user_id);
         let mut rotate = self.scripts.rotate.key(family_key);
         rotate.key(user_key).key(events_key);
-        rotate
-            .arg(rotation.expected_generation)
-            .arg(rotation.now)
-            .arg(rotation.token_expires_at)
-            .arg(KEEP_DEAD_FAMILY_SECS);
+        rotate.arg(rotation.expected_generation).arg(rotation.now).arg(rotation.token_expires_at);
         event_args(&mut rotate, &rotation.event(user_id), EVENTS_PER_USER);
         let reply: Option<Vec<Option<String>>> =
             rotate.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
