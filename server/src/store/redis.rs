@@ -175,8 +175,8 @@ return 0
 ///
 /// | key | type | TTL |
 /// |---|---|---|
-/// | `P{u:<user id>}:session:<random>` | hash: the [`Family`] `<user id>.<random>` | token end + 1 h, re-set at each rotation |
-/// | `P{<family id>}:family` | hash: a [`Family`] with a legacy id (no dot), started before sessions moved beside their users | as above |
+/// | `P{u:<user id>}:session:<random>` | hash: the [`Family`] `<user id>.<random>` | the session's absolute end + 1 h, set at login |
+/// | `P{<family id>}:family` | hash: a [`Family`] with a legacy id (no dot), started before sessions moved beside their users | token end + 1 h, re-set at each rotation |
 /// | `P{u:<user id>}:user` | hash: the [`User`], and its fence `sessions_valid_after` | none: accounts end only when deleted |
 /// | `P{n:<username>}:user-id` | string: the user id (unique names via `SET NX`) | none, as the user |
 /// | `P{u:<user id>}:families` | sorted set: family ids by absolute end | the last family's end |
@@ -189,9 +189,11 @@ return 0
 /// A refresh is one Lua script (one round trip) on the family, its user and the user's event
 /// stream, all in the user's slot: the compare-and-swap, the user check (exists, active, fence) and
 /// the `refresh` audit event together or not at all. A login is one script on the family, the user
-/// (its fence) and the user's index. A family in the legacy layout is in a slot of its own: its
+/// (its fence) and the user's index. The periodic purge removes a session once its refresh token
+/// has ended; the TTL is the bound when no purge runs. A family in the legacy layout is in a slot of its own: its
 /// refresh takes four steps (read, user check, swap, event), not atomic with its event; such
-/// families were started before the upgrade and end within one refresh-token lifetime.
+/// families were started before the upgrade: unused, they end within one refresh-token lifetime,
+/// in use at their absolute end at the latest.
 /// Revocation and user activation are each one script on one key. Operations spanning a user's
 /// families (revoke all, list, delete a user) walk the user's index and act per family, each step
 /// atomic on its own.
@@ -350,8 +352,9 @@ impl RedisStore {
     /// [`TokenStore::rotate_family`] of a family in the legacy layout, whose key is in another slot
     /// than its user's: read, user check, swap, event, each atomic on its own but not together (the
     /// event could be lost to a fault between the swap and the append). Only families started
-    /// before sessions moved beside their users take this path; they end within one refresh-token
-    /// lifetime of the upgrade. Their fence was checked when they were created (indexed).
+    /// before sessions moved beside their users take this path; unused, they end within one
+    /// refresh-token lifetime of the upgrade, in use at their absolute end at the latest. Their
+    /// fence was checked when they were created (indexed).
     async fn rotate_legacy(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
         let Some(family) = self.family(&rotation.family_id).await? else { return Ok(None) };
         let user = match self.user_by_id(&family.user_id).await? {
