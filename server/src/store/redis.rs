@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands as _, Script, ScriptInvocation};
+use redis::{AsyncCommands as _, Script};
 
 use super::{
     AuditEvent, AuditKind, Challenge, ChallengeStore, Family, KeyKind, KeyStore, Maintenance, NewFamily, Revocation,
@@ -349,6 +349,20 @@ impl RedisStore {
         Ok(removed)
     }
 
+    /// Runs an [`evalsha`] command of `script`, loading the script first if this Redis does not
+    /// have it yet (a new or restarted server).
+    async fn run_script<T: redis::FromRedisValue>(&self, script: &Script, command: &redis::Cmd) -> StoreResult<T> {
+        let mut conn = self.conn();
+        match command.query_async(&mut conn).await {
+            Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load_async(&mut conn).await.map_err(StoreError::unavailable)?;
+                command.query_async(&mut conn).await
+            }
+            result => result,
+        }
+        .map_err(StoreError::unavailable)
+    }
+
     /// [`TokenStore::rotate_family`] of a family in the legacy layout, whose key is in another slot
     /// than its user's: read, user check, swap, event, each atomic on its own but not together (the
     /// event could be lost to a fault between the swap and the append). Only families started
@@ -522,8 +536,20 @@ fn revocation_member(kind: &str, subject: &str, issued_before: UnixTime, at: Uni
     format!("{kind}\u{1f}{subject}\u{1f}{issued_before}\u{1f}{at}\u{1f}{expires_at}")
 }
 
+/// `EVALSHA` of `script` on `keys`; the caller adds the arguments. Written straight into one
+/// command, where `Script::key`/`arg` would collect each in an allocation of its own and copy them
+/// again: this is the refresh's hot path ([`RedisStore::run_script`] runs it).
+fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> redis::Cmd {
+    let mut command = redis::cmd("EVALSHA");
+    command.arg(script.get_hash()).arg(keys.len());
+    for key in keys {
+        command.arg(key.as_ref());
+    }
+    command
+}
+
 /// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
-fn event_args(invocation: &mut ScriptInvocation<'_>, event: &AuditEvent, cap: usize) {
+fn event_args(invocation: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
     invocation.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
     invocation.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
     let optional = [
@@ -684,13 +710,10 @@ impl TokenStore for RedisStore {
         let Some((user_id, _)) = split_family_id(&rotation.family_id) else {
             return self.rotate_legacy(rotation).await;
         };
-        let [family_key, user_key, events_key] = self.rotation_keys(&rotation.family_id, user_id);
-        let mut rotate = self.scripts.rotate.key(family_key);
-        rotate.key(user_key).key(events_key);
+        let mut rotate = evalsha(&self.scripts.rotate, &self.rotation_keys(&rotation.family_id, user_id));
         rotate.arg(rotation.expected_generation).arg(rotation.now).arg(rotation.token_expires_at);
         event_args(&mut rotate, &rotation.event(user_id), EVENTS_PER_USER);
-        let reply: Option<Vec<Option<String>>> =
-            rotate.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let reply: Option<Vec<Option<String>>> = self.run_script(&self.scripts.rotate, &rotate).await?;
         reply.map(|reply| rotated_from_reply(&rotation.family_id, user_id, reply)).transpose()
     }
 
@@ -745,9 +768,9 @@ impl TokenStore for RedisStore {
             Some(user_id) => (self.user_events_key(user_id), EVENTS_PER_USER),
             None => (self.anonymous_events_key(), ANONYMOUS_EVENTS),
         };
-        let mut append = self.scripts.append_event.key(key);
+        let mut append = evalsha(&self.scripts.append_event, &[&key]);
         event_args(&mut append, event, cap);
-        let _: i64 = append.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let _: i64 = self.run_script(&self.scripts.append_event, &append).await?;
         Ok(())
     }
 
@@ -977,6 +1000,11 @@ mod tests {
         }
     }
 
+    async fn refresh_count(store: &RedisStore, user_id: &str) -> usize {
+        let events = store.recent_events(user_id, 100).await.unwrap();
+        events.iter().filter(|event| event.kind == AuditKind::Refresh).count()
+    }
+
     /// The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag, modulo 16384.
     fn cluster_slot(key: &str) -> u16 {
         let tagged = key
@@ -1025,6 +1053,21 @@ mod tests {
             assert!(exists, "{key} was not written");
         }
         assert!(keys[0].contains(&format!("{{u:{}}}:session:", owner.id)), "{}", keys[0]);
+    }
+
+    /// A Redis that lost its script cache (restarted, `SCRIPT FLUSH`) gets the script again.
+    #[tokio::test]
+    async fn a_refresh_reloads_its_script_when_redis_has_forgotten_it() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("forgotten");
+        store.create_user(&owner).await.unwrap();
+        let now = unix_now();
+        let family = new_family(&owner.id, family_id_for(&owner.id), now);
+        store.create_family(&family).await.unwrap();
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut store.conn()).await.unwrap();
+        let rotated = store.rotate_family(&rotation(&family.id, 0, now, now + 600)).await.unwrap().unwrap();
+        assert_eq!(rotated.family.generation, 1);
+        assert_eq!(refresh_count(&store, &owner.id).await, 1);
     }
 
     /// An instance whose clock is behind appends after the stream's last event, under that event's
