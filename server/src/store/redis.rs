@@ -84,9 +84,8 @@ redis.call('EXPIRE', events, ARGV[a + 2])
 /// login; appends the `refresh` event (ARGV[4] on: first, as the one write that could refuse);
 /// advances (`advance_family_lua!`). The key's TTL stays as the login set it (the session's
 /// absolute end): one command less on the hot path. Any failed check returns nil having changed
-/// nothing. The
-/// reply is the values [`rotated_from_reply`] reads, in its order, rather than whole hashes:
-/// Redis converts and the client parses each value, and this is the refresh's hot path.
+/// nothing. The reply is the values [`rotated_from_reply`] reads, in its order, rather than whole
+/// hashes: Redis converts and the client parses each value, and this is the refresh's hot path.
 const ROTATE: &str = concat!(
     check_family_lua!(),
     r#"local u = redis.call('HMGET', KEYS[2], 'id', 'active', 'sessions_valid_after', 'username', 'password_hash',
@@ -190,10 +189,12 @@ return 0
 /// stream, all in the user's slot: the compare-and-swap, the user check (exists, active, fence) and
 /// the `refresh` audit event together or not at all. A login is one script on the family, the user
 /// (its fence) and the user's index. The periodic purge removes a session once its refresh token
-/// has ended; the TTL is the bound when no purge runs. A family in the legacy layout is in a slot of its own: its
-/// refresh takes four steps (read, user check, swap, event), not atomic with its event; such
-/// families were started before the upgrade: unused, they end within one refresh-token lifetime,
-/// in use at their absolute end at the latest.
+/// has ended; the TTL is the bound when no purge runs.
+///
+/// A family in the legacy layout is in a slot of its own: its refresh takes four steps (read, user
+/// check, swap, event), not atomic with its event. Such families were started before the upgrade:
+/// unused, they end within one refresh-token lifetime, in use at their absolute end at the latest.
+///
 /// Revocation and user activation are each one script on one key. Operations spanning a user's
 /// families (revoke all, list, delete a user) walk the user's index and act per family, each step
 /// atomic on its own.
@@ -549,9 +550,9 @@ fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> redis::Cmd {
 }
 
 /// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
-fn event_args(invocation: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
-    invocation.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
-    invocation.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
+fn event_args(command: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
+    command.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
+    command.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
     let optional = [
         ("session_id", &event.session_id),
         ("client_ip", &event.client_ip),
@@ -560,7 +561,7 @@ fn event_args(invocation: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
     ];
     for (field, value) in optional {
         if let Some(value) = value {
-            invocation.arg(field).arg(value);
+            command.arg(field).arg(value);
         }
     }
 }
@@ -669,8 +670,9 @@ impl TokenStore for RedisStore {
             return Err(StoreError::unavailable(FamilyIdNotOfItsUser { family_id: family.id.clone() }));
         }
         let token_expires_at = family.token_expires_at.min(family.expires_at);
-        let mut create = self.scripts.create_family.key(self.family_key(&family.id));
-        create.key(self.user_key(&family.user_id)).key(self.user_families_key(&family.user_id));
+        let keys =
+            [self.family_key(&family.id), self.user_key(&family.user_id), self.user_families_key(&family.user_id)];
+        let mut create = evalsha(&self.scripts.create_family, &keys);
         create
             .arg(&family.id)
             .arg(family.created_at)
@@ -693,7 +695,7 @@ impl TokenStore for RedisStore {
                 create.arg(field).arg(value);
             }
         }
-        let _: i64 = create.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let _: i64 = self.run_script(&self.scripts.create_family, &create).await?;
         Ok(())
     }
 
