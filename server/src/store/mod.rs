@@ -48,7 +48,8 @@ pub const AUDIT_EVENTS_PER_USER: usize = 1000;
 
 /// A new family (session) id for a user: the user's id, a dot, then 128 random bits. The user's id
 /// comes first so that a store can keep a session beside its user (Redis: in the same Cluster slot,
-/// so a refresh is one script); nothing else reads it out of the id.
+/// so a refresh is one script; its `create_family` refuses an id that does not start with the
+/// family's user id); nothing else reads it out of the id.
 pub fn family_id_for(user_id: &str) -> String {
     format!("{user_id}.{}", crate::tokens::random_id())
 }

@@ -3,15 +3,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands as _, Script, ScriptInvocation};
+use redis::{AsyncCommands as _, Script};
 
 use super::{
     AuditEvent, AuditKind, Challenge, ChallengeStore, Family, KeyKind, KeyStore, Maintenance, NewFamily, Revocation,
     RevokeReason, Rotated, Rotation, StoreError, StoreResult, StoredKey, TokenStore, UnixTime, User,
 };
 
-/// How long a family's record outlives its refresh token, so that the periodic purge (rather than
-/// Redis on its own) normally removes it; the TTL is the bound when no purge runs.
+/// How long a family's record outlives the session's absolute end (legacy layout: its refresh
+/// token), so that the periodic purge, which removes a family once its token has ended, normally
+/// removes it rather than Redis; the TTL is the bound when no purge runs.
 const KEEP_DEAD_FAMILY_SECS: i64 = 3600;
 /// Audit events kept per user (approximately: the stream is trimmed with `MAXLEN ~`).
 const EVENTS_PER_USER: usize = super::AUDIT_EVENTS_PER_USER;
@@ -22,20 +23,107 @@ const EVENT_STREAM_TTL_SECS: i64 = 90 * 86_400;
 /// Keys looked at per `SCAN` step of the purge.
 const SCAN_BATCH: usize = 500;
 
-/// The compare-and-swap of [`TokenStore::advance_family`]. Returns the whole updated hash so the
-/// refresh path needs a single round trip.
-const ADVANCE: &str = r#"
-local f = redis.call('HMGET', KEYS[1], 'generation', 'revoked', 'token_expires_at', 'expires_at')
+/// The family half of a refresh, shared by [`ROTATE`] and [`ADVANCE`]: KEYS[1] is the family;
+/// ARGV[1] the generation presented, ARGV[2] now. Leaves the family's fields in `f` for the rest.
+macro_rules! check_family_lua {
+    () => {
+        r#"local f = redis.call('HMGET', KEYS[1], 'generation', 'revoked', 'token_expires_at', 'expires_at',
+  'user_id', 'created_at', 'user_agent', 'client_ip')
 local now = tonumber(ARGV[2])
 if not f[1] or f[2] or tonumber(f[1]) ~= tonumber(ARGV[1])
    or tonumber(f[3]) <= now or tonumber(f[4]) <= now then
   return false
 end
-local token_expires_at = math.min(tonumber(ARGV[3]), tonumber(f[4]))
-redis.call('HSET', KEYS[1], 'generation', string.format('%.0f', tonumber(f[1]) + 1),
-  'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'token_expires_at', string.format('%.0f', token_expires_at))
-redis.call('EXPIREAT', KEYS[1], string.format('%.0f', token_expires_at + tonumber(ARGV[4])))
-return redis.call('HGETALL', KEYS[1])
+"#
+    };
+}
+
+/// The swap after `check_family_lua!`: next generation, ARGV[3] the new token's end (capped by the
+/// family's). Leaves the stored values in `generation` and `token_expires_at`.
+macro_rules! advance_family_lua {
+    () => {
+        r#"local generation = string.format('%.0f', tonumber(f[1]) + 1)
+local token_expires_at = string.format('%.0f', math.min(tonumber(ARGV[3]), tonumber(f[4])))
+redis.call('HSET', KEYS[1], 'generation', generation, 'rotated_at', ARGV[2], 'last_used_at', ARGV[2],
+  'token_expires_at', token_expires_at)
+"#
+    };
+}
+
+/// Appends an event to the stream `KEYS[events]` under a stream id made of its own time (so the
+/// purge can trim by age with `XTRIM MINID`), kept increasing when instances' clocks disagree
+/// slightly: an event older than the stream's last one takes that one's time (the rare case, so it
+/// alone pays for reading the last entry). From ARGV[first] on: time in ms, cap, TTL, then the
+/// event's field/value pairs. Shared by the scripts below, which differ in which key holds the
+/// stream and what comes before.
+macro_rules! append_event_lua {
+    ($events:literal, $first:literal) => {
+        concat!(
+            "local events, a = KEYS[",
+            $events,
+            "], ",
+            $first,
+            "\n",
+            r#"local added = redis.pcall('XADD', events, 'MAXLEN', '~', ARGV[a + 1],
+  string.format('%.0f', tonumber(ARGV[a])) .. '-*', unpack(ARGV, a + 3))
+if type(added) == 'table' and added.err then
+  local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
+  if not top[1] then return redis.error_reply(added.err) end
+  redis.call('XADD', events, 'MAXLEN', '~', ARGV[a + 1], string.match(top[1][1], '^(%d+)') .. '-*',
+    unpack(ARGV, a + 3))
+end
+redis.call('EXPIRE', events, ARGV[a + 2])
+"#
+        )
+    };
+}
+
+/// [`TokenStore::rotate_family`] of a family kept beside its user, in one step: KEYS = the family,
+/// the user, the user's event stream (one slot). Checks the family (`check_family_lua!`), then that
+/// the user is the family's, active, and its fence (`sessions_valid_after`) not after the family's
+/// login; appends the `refresh` event (ARGV[4] on: first, as the one write that could refuse);
+/// advances (`advance_family_lua!`). The key's TTL stays as the login set it (the session's
+/// absolute end): one command less on the hot path. Any failed check returns nil having changed
+/// nothing. The reply is the values [`rotated_from_reply`] reads, in its order, rather than whole
+/// hashes: Redis converts and the client parses each value, and this is the refresh's hot path.
+const ROTATE: &str = concat!(
+    check_family_lua!(),
+    r#"local u = redis.call('HMGET', KEYS[2], 'id', 'active', 'sessions_valid_after', 'username', 'password_hash',
+  'created_at')
+if u[1] ~= f[5] or u[2] ~= '1' or tonumber(f[6]) < tonumber(u[3] or '0') then
+  return false
+end
+"#,
+    append_event_lua!("3", "4"),
+    advance_family_lua!(),
+    "return {generation, f[6], f[4], token_expires_at, ARGV[2], f[7], f[8], u[4], u[5], u[6]}\n"
+);
+
+/// The swap alone, for families in the legacy layout (their own slot): [`RedisStore::rotate_legacy`].
+/// Their TTL follows their token (ARGV[4]: how long the record outlives it), as that version set it.
+/// Returns the whole updated hash.
+const ADVANCE: &str = concat!(
+    check_family_lua!(),
+    advance_family_lua!(),
+    "redis.call('EXPIREAT', KEYS[1], string.format('%.0f', tonumber(token_expires_at) + tonumber(ARGV[4])))\n",
+    "return redis.call('HGETALL', KEYS[1])\n"
+);
+
+/// [`TokenStore::create_family`]: KEYS = the family, its user, the user's family index (one slot).
+/// Writes the family's fields (ARGV[6] on) with its TTL (EXPIREAT ARGV[4]) and indexes it by its
+/// absolute end (ARGV[3]), dropping index entries past their end and keeping the index alive as
+/// long as its last family. A family whose login (ARGV[2]) is before the user's fence is written
+/// revoked (reason ARGV[5]): a "logout everywhere" that raced the login wins.
+const CREATE_FAMILY: &str = r#"
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local fence = tonumber(redis.call('HGET', KEYS[2], 'sessions_valid_after') or '0')
+if tonumber(ARGV[2]) < fence then redis.call('HSET', KEYS[1], 'revoked', ARGV[5]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
+local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('EXPIREAT', KEYS[3], last[2]) end
+return 1
 "#;
 
 /// First reason wins; a missing family is not revoked.
@@ -47,45 +135,8 @@ redis.call('HSET', KEYS[1], 'revoked', ARGV[1])
 return 1
 "#;
 
-/// Adds a family to its user's index (a sorted set scored by the family's absolute end), drops the
-/// entries past their end, and keeps the index alive as long as its last family. KEYS[2] is the
-/// user's hash (same slot): a family created (ARGV[3]) before the user's fence is not indexed and
-/// 0 is returned, so the caller revokes it.
-const INDEX_FAMILY: &str = r#"
-local fence = tonumber(redis.call('HGET', KEYS[2], 'sessions_valid_after') or '0')
-if tonumber(ARGV[3]) < fence then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('EXPIREAT', KEYS[1], last[2]) end
-return 1
-"#;
-
-/// Appends an event to the stream `KEYS[events]` under a stream id made of its own time (so the
-/// purge can trim by age with `XTRIM MINID`), kept increasing even when instances' clocks disagree
-/// slightly. ARGV: time in ms, cap, TTL, then the event's field/value pairs. Shared by the scripts
-/// below, which differ in which key holds the stream.
-macro_rules! append_event_lua {
-    ($events:literal) => {
-        concat!(
-            "local events = KEYS[",
-            $events,
-            "]\n",
-            r#"local ms = tonumber(ARGV[1])
-local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
-if top[1] then
-  local top_ms = tonumber(string.match(top[1][1], '^(%d+)'))
-  if top_ms > ms then ms = top_ms end
-end
-redis.call('XADD', events, 'MAXLEN', '~', ARGV[2], string.format('%.0f', ms) .. '-*', unpack(ARGV, 4))
-redis.call('EXPIRE', events, ARGV[3])
-"#
-        )
-    };
-}
-
 /// [`TokenStore::record_event`]: KEYS[1] is the stream.
-const APPEND_EVENT: &str = concat!(append_event_lua!("1"), "return 1\n");
+const APPEND_EVENT: &str = concat!(append_event_lua!("1", "1"), "return 1\n");
 
 /// Raises the user's fence (`sessions_valid_after`) to ARGV[1] unless it is already later.
 const RAISE_FENCE: &str = r#"
@@ -117,12 +168,15 @@ return 0
 /// A [`TokenStore`] on Redis (7.0 or later), shared by any number of `reauth-server` instances.
 ///
 /// Layout (`P` is the key prefix, `reauth:` by default). Every key's hash tag is the entity it
-/// belongs to, so each atomic step touches one slot and the layout works on Redis Cluster:
+/// belongs to, so each atomic step touches one slot and the layout works on Redis Cluster. A
+/// session (family) lives beside its user, under the user's hash tag: its id is
+/// `<user id>.<random>` ([`super::family_id_for`]), so the id alone names the key.
 ///
 /// | key | type | TTL |
 /// |---|---|---|
-/// | `P{<family id>}:family` | hash: the [`Family`] | token end + 1 h, re-set at each rotation |
-/// | `P{u:<user id>}:user` | hash: the [`User`] | none: accounts end only when deleted |
+/// | `P{u:<user id>}:session:<random>` | hash: the [`Family`] `<user id>.<random>` | the session's absolute end + 1 h, set at login |
+/// | `P{<family id>}:family` | hash: a [`Family`] with a legacy id (no dot), started before sessions moved beside their users | token end + 1 h, re-set at each rotation |
+/// | `P{u:<user id>}:user` | hash: the [`User`], and its fence `sessions_valid_after` | none: accounts end only when deleted |
 /// | `P{n:<username>}:user-id` | string: the user id (unique names via `SET NX`) | none, as the user |
 /// | `P{u:<user id>}:families` | sorted set: family ids by absolute end | the last family's end |
 /// | `P{u:<user id>}:events` | stream, capped at ~1000 | 90 days after the last event |
@@ -131,9 +185,19 @@ return 0
 /// | `P{c:<nonce>}:challenge` | string: a wallet challenge as JSON (`SET NX`, taken with `GETDEL`) | its expiry |
 /// | `P{revocations}` | sorted set: revocations by time, each trimmed once its access tokens are dead | none |
 ///
-/// Rotation, revocation and user activation are each one Lua script on one key. Operations spanning
-/// users and families (revoke all, list, delete a user) walk the user's index and act per family,
-/// each step atomic on its own.
+/// A refresh is one Lua script (one round trip) on the family, its user and the user's event
+/// stream, all in the user's slot: the compare-and-swap, the user check (exists, active, fence) and
+/// the `refresh` audit event together or not at all. A login is one script on the family, the user
+/// (its fence) and the user's index. The periodic purge removes a session once its refresh token
+/// has ended; the TTL is the bound when no purge runs.
+///
+/// A family in the legacy layout is in a slot of its own: its refresh takes four steps (read, user
+/// check, swap, event), not atomic with its event. Such families were started before the upgrade:
+/// unused, they end within one refresh-token lifetime, in use at their absolute end at the latest.
+///
+/// Revocation and user activation are each one script on one key. Operations spanning a user's
+/// families (revoke all, list, delete a user) walk the user's index and act per family, each step
+/// atomic on its own.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -142,9 +206,10 @@ pub struct RedisStore {
 }
 
 struct Scripts {
+    rotate: Script,
     advance: Script,
+    create_family: Script,
     revoke: Script,
-    index_family: Script,
     append_event: Script,
     set_active: Script,
     raise_fence: Script,
@@ -155,9 +220,10 @@ struct Scripts {
 fn scripts() -> &'static Scripts {
     static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
+        rotate: Script::new(ROTATE),
         advance: Script::new(ADVANCE),
+        create_family: Script::new(CREATE_FAMILY),
         revoke: Script::new(REVOKE),
-        index_family: Script::new(INDEX_FAMILY),
         append_event: Script::new(APPEND_EVENT),
         set_active: Script::new(SET_ACTIVE),
         raise_fence: Script::new(RAISE_FENCE),
@@ -188,8 +254,18 @@ impl RedisStore {
         Ok(Self { connection, prefix: prefix.to_owned(), scripts: scripts() })
     }
 
+    /// The one place that decides where a family lives: beside its user when its id names the
+    /// user (`<user id>.<random>`), else in the legacy layout under its own hash tag.
     fn family_key(&self, family_id: &str) -> String {
-        format!("{}{{{family_id}}}:family", self.prefix)
+        match split_family_id(family_id) {
+            Some((user_id, random)) => format!("{}{{u:{user_id}}}:session:{random}", self.prefix),
+            None => format!("{}{{{family_id}}}:family", self.prefix),
+        }
+    }
+
+    /// The keys of a co-located family's refresh, in [`ROTATE`]'s order: family, user, events.
+    fn rotation_keys(&self, family_id: &str, user_id: &str) -> [String; 3] {
+        [self.family_key(family_id), self.user_key(user_id), self.user_events_key(user_id)]
     }
 
     fn user_key(&self, user_id: &str) -> String {
@@ -272,6 +348,50 @@ impl RedisStore {
             }
         }
         Ok(removed)
+    }
+
+    /// Runs an [`evalsha`] command of `script`, loading the script first if this Redis does not
+    /// have it yet (a new or restarted server).
+    async fn run_script<T: redis::FromRedisValue>(&self, script: &Script, command: &redis::Cmd) -> StoreResult<T> {
+        let mut conn = self.conn();
+        match command.query_async(&mut conn).await {
+            Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load_async(&mut conn).await.map_err(StoreError::unavailable)?;
+                command.query_async(&mut conn).await
+            }
+            result => result,
+        }
+        .map_err(StoreError::unavailable)
+    }
+
+    /// [`TokenStore::rotate_family`] of a family in the legacy layout, whose key is in another slot
+    /// than its user's: read, user check, swap, event, each atomic on its own but not together (the
+    /// event could be lost to a fault between the swap and the append). Only families started
+    /// before sessions moved beside their users take this path; unused, they end within one
+    /// refresh-token lifetime of the upgrade, in use at their absolute end at the latest. Their
+    /// fence was checked when they were created (indexed).
+    async fn rotate_legacy(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+        let Some(family) = self.family(&rotation.family_id).await? else { return Ok(None) };
+        let user = match self.user_by_id(&family.user_id).await? {
+            Some(user) if user.active => user,
+            _ => return Ok(None),
+        };
+        let updated: Option<HashMap<String, String>> = self
+            .scripts
+            .advance
+            .key(self.family_key(&rotation.family_id))
+            .arg(rotation.expected_generation)
+            .arg(rotation.now)
+            .arg(rotation.token_expires_at)
+            .arg(KEEP_DEAD_FAMILY_SECS)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(StoreError::unavailable)?;
+        let Some(family) = updated.map(|map| family_from_hash(&rotation.family_id, map)).transpose()? else {
+            return Ok(None);
+        };
+        self.record_event(&rotation.event(&family.user_id)).await?;
+        Ok(Some(Rotated { family, user }))
     }
 
     /// Removes events older than `before_ms` (stream ids are event times) from the given streams.
@@ -362,15 +482,77 @@ fn event_from_entry(user_id: &str, map: HashMap<String, String>) -> StoreResult<
     })
 }
 
+/// A successful [`ROTATE`]'s reply: the family's generation, created_at, expires_at,
+/// token_expires_at, rotated_at (also its last use), user_agent, client_ip, then its user's
+/// username, password_hash and created_at (the user checked active, with the id in the family id).
+fn rotated_from_reply(family_id: &str, user_id: &str, reply: Vec<Option<String>>) -> StoreResult<Rotated> {
+    let malformed = |field| StoreError::unavailable(Malformed { what: "rotation reply", field });
+    let Ok(
+        [generation, created_at, expires_at, token_expires_at, rotated_at, user_agent, client_ip, username, password_hash, user_created_at],
+    ) = <[Option<String>; 10]>::try_from(reply)
+    else {
+        return Err(malformed("length"));
+    };
+    let text = |value: Option<String>, field| value.ok_or(malformed(field));
+    let number = |value: Option<String>, field| text(value, field)?.parse::<i64>().map_err(|_| malformed(field));
+    let rotated_at = number(rotated_at, "rotated_at")?;
+    let family = Family {
+        id: family_id.to_owned(),
+        user_id: user_id.to_owned(),
+        generation: number(generation, "generation")? as u64,
+        created_at: number(created_at, "created_at")?,
+        expires_at: number(expires_at, "expires_at")?,
+        token_expires_at: number(token_expires_at, "token_expires_at")?,
+        rotated_at,
+        last_used_at: rotated_at,
+        user_agent,
+        client_ip,
+        revoked: None,
+    };
+    let user = User {
+        id: user_id.to_owned(),
+        username: text(username, "username")?,
+        password_hash: text(password_hash, "password_hash")?,
+        active: true,
+        created_at: number(user_created_at, "user created_at")?,
+    };
+    Ok(Rotated { family, user })
+}
+
+/// The user id and random part of a family id made by [`super::family_id_for`]; `None` for a legacy
+/// id (16 random bytes, no dot). The random part never holds a dot, so the last one separates them.
+fn split_family_id(family_id: &str) -> Option<(&str, &str)> {
+    family_id.rsplit_once('.')
+}
+
+/// A new family whose id does not start with its user's id: it could not live beside its user.
+#[derive(Debug, thiserror::Error)]
+#[error("family id {family_id:?} does not start with its user's id (store::family_id_for makes family ids)")]
+struct FamilyIdNotOfItsUser {
+    family_id: String,
+}
+
 /// A revocation as a member of the `{revocations}` sorted set: its fields, unit-separated.
 fn revocation_member(kind: &str, subject: &str, issued_before: UnixTime, at: UnixTime, expires_at: UnixTime) -> String {
     format!("{kind}\u{1f}{subject}\u{1f}{issued_before}\u{1f}{at}\u{1f}{expires_at}")
 }
 
+/// `EVALSHA` of `script` on `keys`; the caller adds the arguments. Written straight into one
+/// command, where `Script::key`/`arg` would collect each in an allocation of its own and copy them
+/// again: this is the refresh's hot path ([`RedisStore::run_script`] runs it).
+fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> redis::Cmd {
+    let mut command = redis::cmd("EVALSHA");
+    command.arg(script.get_hash()).arg(keys.len());
+    for key in keys {
+        command.arg(key.as_ref());
+    }
+    command
+}
+
 /// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
-fn event_args(invocation: &mut ScriptInvocation<'_>, event: &AuditEvent, cap: usize) {
-    invocation.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
-    invocation.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
+fn event_args(command: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
+    command.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
+    command.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
     let optional = [
         ("session_id", &event.session_id),
         ("client_ip", &event.client_ip),
@@ -379,7 +561,7 @@ fn event_args(invocation: &mut ScriptInvocation<'_>, event: &AuditEvent, cap: us
     ];
     for (field, value) in optional {
         if let Some(value) = value {
-            invocation.arg(field).arg(value);
+            command.arg(field).arg(value);
         }
     }
 }
@@ -481,46 +663,39 @@ impl TokenStore for RedisStore {
         Ok(deleted > 0)
     }
 
+    /// Needs an id made by [`super::family_id_for`] (the user's id first), which keeps the family
+    /// beside its user: the hash, its TTL, the index entry and the fence check are one script.
     async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
-        let mut conn = self.conn();
-        let token_expires_at = family.token_expires_at.min(family.expires_at);
-        let key = self.family_key(&family.id);
-        let mut fields: Vec<(&str, String)> = vec![
-            ("user_id", family.user_id.clone()),
-            ("generation", "0".into()),
-            ("created_at", family.created_at.to_string()),
-            ("expires_at", family.expires_at.to_string()),
-            ("token_expires_at", token_expires_at.to_string()),
-            ("rotated_at", family.created_at.to_string()),
-            ("last_used_at", family.created_at.to_string()),
-        ];
-        fields.extend(family.user_agent.clone().map(|value| ("user_agent", value)));
-        fields.extend(family.client_ip.clone().map(|value| ("client_ip", value)));
-        redis::pipe()
-            .atomic()
-            .hset_multiple(&key, &fields)
-            .ignore()
-            .expire_at(&key, token_expires_at + KEEP_DEAD_FAMILY_SECS)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(StoreError::unavailable)?;
-        // Indexed once it exists: a "logout everywhere" raises the fence before it walks the index,
-        // so a family either is in the index when the walk reads it, or meets the fence here.
-        let indexed: i64 = self
-            .scripts
-            .index_family
-            .key(self.user_families_key(&family.user_id))
-            .key(self.user_key(&family.user_id))
-            .arg(&family.id)
-            .arg(family.expires_at)
-            .arg(family.created_at)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::unavailable)?;
-        if indexed == 0 {
-            self.revoke_family(&family.id, RevokeReason::Revoked).await?;
+        if split_family_id(&family.id).is_none_or(|(user_id, _)| user_id != family.user_id) {
+            return Err(StoreError::unavailable(FamilyIdNotOfItsUser { family_id: family.id.clone() }));
         }
+        let token_expires_at = family.token_expires_at.min(family.expires_at);
+        let keys =
+            [self.family_key(&family.id), self.user_key(&family.user_id), self.user_families_key(&family.user_id)];
+        let mut create = evalsha(&self.scripts.create_family, &keys);
+        create
+            .arg(&family.id)
+            .arg(family.created_at)
+            .arg(family.expires_at)
+            .arg(family.expires_at + KEEP_DEAD_FAMILY_SECS)
+            .arg(RevokeReason::Revoked.as_str());
+        let fields = [
+            ("user_id", Some(family.user_id.clone())),
+            ("generation", Some("0".to_owned())),
+            ("created_at", Some(family.created_at.to_string())),
+            ("expires_at", Some(family.expires_at.to_string())),
+            ("token_expires_at", Some(token_expires_at.to_string())),
+            ("rotated_at", Some(family.created_at.to_string())),
+            ("last_used_at", Some(family.created_at.to_string())),
+            ("user_agent", family.user_agent.clone()),
+            ("client_ip", family.client_ip.clone()),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                create.arg(field).arg(value);
+            }
+        }
+        let _: i64 = self.run_script(&self.scripts.create_family, &create).await?;
         Ok(())
     }
 
@@ -534,27 +709,14 @@ impl TokenStore for RedisStore {
     }
 
     async fn rotate_family(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
-        let Some(family) = self.family(&rotation.family_id).await? else { return Ok(None) };
-        let user = match self.user_by_id(&family.user_id).await? {
-            Some(user) if user.active => user,
-            _ => return Ok(None),
+        let Some((user_id, _)) = split_family_id(&rotation.family_id) else {
+            return self.rotate_legacy(rotation).await;
         };
-        let updated: Option<HashMap<String, String>> = self
-            .scripts
-            .advance
-            .key(self.family_key(&rotation.family_id))
-            .arg(rotation.expected_generation)
-            .arg(rotation.now)
-            .arg(rotation.token_expires_at)
-            .arg(KEEP_DEAD_FAMILY_SECS)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(StoreError::unavailable)?;
-        let Some(family) = updated.map(|map| family_from_hash(&rotation.family_id, map)).transpose()? else {
-            return Ok(None);
-        };
-        self.record_event(&rotation.event(&family.user_id)).await?;
-        Ok(Some(Rotated { family, user }))
+        let mut rotate = evalsha(&self.scripts.rotate, &self.rotation_keys(&rotation.family_id, user_id));
+        rotate.arg(rotation.expected_generation).arg(rotation.now).arg(rotation.token_expires_at);
+        event_args(&mut rotate, &rotation.event(user_id), EVENTS_PER_USER);
+        let reply: Option<Vec<Option<String>>> = self.run_script(&self.scripts.rotate, &rotate).await?;
+        reply.map(|reply| rotated_from_reply(&rotation.family_id, user_id, reply)).transpose()
     }
 
     async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
@@ -608,9 +770,9 @@ impl TokenStore for RedisStore {
             Some(user_id) => (self.user_events_key(user_id), EVENTS_PER_USER),
             None => (self.anonymous_events_key(), ANONYMOUS_EVENTS),
         };
-        let mut append = self.scripts.append_event.key(key);
+        let mut append = evalsha(&self.scripts.append_event, &[&key]);
         event_args(&mut append, event, cap);
-        let _: i64 = append.invoke_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+        let _: i64 = self.run_script(&self.scripts.append_event, &append).await?;
         Ok(())
     }
 
@@ -688,8 +850,12 @@ impl Maintenance for RedisStore {
             let gone: u64 = self.conn().zrem(self.revocations_key(), &dead).await.map_err(StoreError::unavailable)?;
             removed += gone;
         }
-        let (families, streams) = (format!("{}{{*}}:family", self.prefix), format!("{}{{u:*}}:events", self.prefix));
-        for (pattern, is_family) in [(families, true), (streams, false)] {
+        let patterns = [
+            (format!("{}{{u:*}}:session:*", self.prefix), true),
+            (format!("{}{{*}}:family", self.prefix), true), // the legacy layout
+            (format!("{}{{u:*}}:events", self.prefix), false),
+        ];
+        for (pattern, is_family) in patterns {
             let mut cursor = 0;
             loop {
                 let (next, keys) = self.scan_step(&pattern, cursor).await?;
@@ -802,10 +968,244 @@ impl ChallengeStore for RedisStore {
     }
 }
 
+/// A store on `REAUTH_TEST_REDIS_URL` under a prefix of its own, so tests run in parallel on one
+/// server; `None` (the case skips, loudly) when the variable is unset.
 #[cfg(test)]
-crate::conformance_tests!(redis_store_tests, optional async {
-    // Every test under a prefix of its own, so the cases run in parallel on one server.
+async fn test_store() -> Option<RedisStore> {
     let url = crate::store::conformance::server_url("REAUTH_TEST_REDIS_URL")?;
     let prefix = format!("test-{}:", crate::tokens::random_id().replace(['-', '_'], ""));
     Some(RedisStore::open(&url, &prefix).await.expect("connect to REAUTH_TEST_REDIS_URL"))
-});
+}
+
+#[cfg(test)]
+crate::conformance_tests!(redis_store_tests, optional test_store());
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::conformance::{rotation, user};
+    use crate::store::family_id_for;
+    use crate::time::unix_now;
+    use crate::tokens::random_id;
+
+    fn new_family(user_id: &str, id: String, now: UnixTime) -> NewFamily {
+        NewFamily {
+            id,
+            user_id: user_id.to_owned(),
+            created_at: now,
+            expires_at: now + 3600,
+            token_expires_at: now + 600,
+            user_agent: None,
+            client_ip: None,
+        }
+    }
+
+    async fn refresh_count(store: &RedisStore, user_id: &str) -> usize {
+        let events = store.recent_events(user_id, 100).await.unwrap();
+        events.iter().filter(|event| event.kind == AuditKind::Refresh).count()
+    }
+
+    /// The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag, modulo 16384.
+    fn cluster_slot(key: &str) -> u16 {
+        let tagged = key
+            .find('{')
+            .and_then(|open| key[open + 1..].find('}').map(|close| &key[open + 1..open + 1 + close]))
+            .filter(|tag| !tag.is_empty())
+            .unwrap_or(key);
+        let mut crc: u16 = 0;
+        for byte in tagged.bytes() {
+            crc ^= u16::from(byte) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            }
+        }
+        crc % 16_384
+    }
+
+    #[test]
+    fn cluster_slot_is_the_one_redis_computes() {
+        // `CLUSTER KEYSLOT` answers of a cluster-enabled server, and the examples of the Cluster spec.
+        assert_eq!(cluster_slot("123456789"), 0x31c3, "the CRC16 check value");
+        assert_eq!(cluster_slot("foo"), 12_182);
+        assert_eq!(cluster_slot("somekey"), 11_058);
+        assert_eq!(cluster_slot("{user1000}.following"), cluster_slot("{user1000}.followers"));
+        assert_ne!(cluster_slot("{}a"), cluster_slot("{}b"), "an empty tag hashes the whole key");
+    }
+
+    /// A refresh's script and a login's script each touch keys of one slot, as Redis Cluster
+    /// requires of a script; and they are the keys the rotation really wrote.
+    #[tokio::test]
+    async fn a_rotation_and_a_login_each_stay_in_one_cluster_slot() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("slotted");
+        store.create_user(&owner).await.unwrap();
+        let now = unix_now();
+        let family = new_family(&owner.id, family_id_for(&owner.id), now);
+        store.create_family(&family).await.unwrap();
+        assert!(store.rotate_family(&rotation(&family.id, 0, now, now + 600)).await.unwrap().is_some());
+
+        let keys = store.rotation_keys(&family.id, &owner.id);
+        let login_keys = [keys[0].clone(), keys[1].clone(), store.user_families_key(&owner.id)];
+        let slot = cluster_slot(&keys[0]);
+        for key in keys.iter().chain(&login_keys) {
+            assert_eq!(cluster_slot(key), slot, "{key} is in another slot than {}", keys[0]);
+            let exists: bool = store.conn().exists(key).await.unwrap();
+            assert!(exists, "{key} was not written");
+        }
+        assert!(keys[0].contains(&format!("{{u:{}}}:session:", owner.id)), "{}", keys[0]);
+    }
+
+    /// A Redis that lost its script cache (restarted, `SCRIPT FLUSH`) gets the script again.
+    #[tokio::test]
+    async fn a_refresh_reloads_its_script_when_redis_has_forgotten_it() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("forgotten");
+        store.create_user(&owner).await.unwrap();
+        let now = unix_now();
+        let family = new_family(&owner.id, family_id_for(&owner.id), now);
+        store.create_family(&family).await.unwrap();
+        let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut store.conn()).await.unwrap();
+        let rotated = store.rotate_family(&rotation(&family.id, 0, now, now + 600)).await.unwrap().unwrap();
+        assert_eq!(rotated.family.generation, 1);
+        assert_eq!(refresh_count(&store, &owner.id).await, 1);
+    }
+
+    /// An instance whose clock is behind appends after the stream's last event, under that event's
+    /// time: nothing is refused, and the stream stays in order.
+    #[tokio::test]
+    async fn an_event_older_than_the_last_one_is_appended_after_it() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("skewed");
+        let now = unix_now();
+        let event = |at, detail: &str| AuditEvent {
+            kind: AuditKind::Login,
+            user_id: Some(owner.id.clone()),
+            session_id: None,
+            at,
+            client_ip: None,
+            user_agent: None,
+            detail: Some(detail.to_owned()),
+        };
+        for (at, detail) in [(now, "first"), (now - 10, "behind"), (now + 1, "later")] {
+            store.record_event(&event(at, detail)).await.unwrap();
+        }
+        let details: Vec<_> = store.recent_events(&owner.id, 10).await.unwrap().into_iter().map(|e| e.detail).collect();
+        assert_eq!(details, [Some("later".into()), Some("behind".into()), Some("first".into())]);
+        let ids: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+            .arg(store.user_events_key(&owner.id))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut store.conn())
+            .await
+            .unwrap();
+        let times: Vec<&str> = ids.iter().map(|(id, _)| id.split('-').next().unwrap()).collect();
+        let ms = |at: UnixTime| (at * 1000).to_string();
+        assert_eq!(times, [ms(now), ms(now), ms(now + 1)], "the late event under the time of the one before");
+    }
+
+    /// A family started before sessions moved beside their users, written as that version wrote it.
+    async fn legacy_family(store: &RedisStore, owner: &User, created_at: UnixTime, token_ttl: i64) -> String {
+        let id = random_id();
+        let token_expires_at = created_at + token_ttl;
+        let key = format!("{}{{{id}}}:family", store.prefix);
+        let fields = [
+            ("user_id", owner.id.clone()),
+            ("generation", "0".to_owned()),
+            ("created_at", created_at.to_string()),
+            ("expires_at", (created_at + 86_400).to_string()),
+            ("token_expires_at", token_expires_at.to_string()),
+            ("rotated_at", created_at.to_string()),
+            ("last_used_at", created_at.to_string()),
+            ("user_agent", "legacy".to_owned()),
+        ];
+        redis::pipe()
+            .atomic()
+            .hset_multiple(&key, &fields)
+            .ignore()
+            .expire_at(&key, token_expires_at + KEEP_DEAD_FAMILY_SECS)
+            .ignore()
+            .zadd(store.user_families_key(&owner.id), &id, created_at + 86_400)
+            .ignore()
+            .query_async::<()>(&mut store.conn())
+            .await
+            .unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn a_family_in_the_legacy_layout_still_rotates_is_listed_revoked_and_purged() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("legacy");
+        store.create_user(&owner).await.unwrap();
+        let now = unix_now();
+        let (rotating, expired, other) = (
+            legacy_family(&store, &owner, now - 10, 3600).await,
+            legacy_family(&store, &owner, now - 100, 50).await,
+            legacy_family(&store, &owner, now - 10, 3600).await,
+        );
+        let current = new_family(&owner.id, family_id_for(&owner.id), now);
+        store.create_family(&current).await.unwrap();
+
+        let refresh = rotation(&rotating, 0, now, now + 600);
+        let rotated = store.rotate_family(&refresh).await.unwrap().unwrap();
+        assert_eq!((rotated.family.generation, rotated.family.token_expires_at), (1, now + 600));
+        assert_eq!(rotated.user, owner);
+        assert_eq!(store.recent_events(&owner.id, 10).await.unwrap(), [refresh.event(&owner.id)]);
+        assert!(store.rotate_family(&refresh).await.unwrap().is_none(), "stale generation");
+
+        let mut live: Vec<String> =
+            store.live_families(&owner.id, now).await.unwrap().into_iter().map(|f| f.id).collect();
+        live.sort();
+        let mut expected = vec![rotating.clone(), other.clone(), current.id.clone()];
+        expected.sort();
+        assert_eq!(live, expected, "both layouts listed, the expired one left out");
+
+        assert!(store.revoke_family(&rotating, RevokeReason::Logout).await.unwrap());
+        assert_eq!(store.family(&rotating).await.unwrap().unwrap().revoked, Some(RevokeReason::Logout));
+        assert!(store.rotate_family(&rotation(&rotating, 1, now, now + 600)).await.unwrap().is_none(), "revoked");
+        assert_eq!(
+            store.end_user_sessions(&owner.id, now + 1, RevokeReason::Revoked).await.unwrap(),
+            3,
+            "other, expired, current"
+        );
+        assert_eq!(store.family(&other).await.unwrap().unwrap().revoked, Some(RevokeReason::Revoked));
+
+        assert_eq!(store.purge_expired(now, 0).await.unwrap(), 1, "the expired legacy family");
+        assert!(store.family(&expired).await.unwrap().is_none());
+        assert!(store.family(&rotating).await.unwrap().is_some(), "revoked, its token not yet ended");
+        assert_eq!(store.purge_expired(now + 3600, 0).await.unwrap(), 3, "every family of both layouts, ended");
+        for id in [&rotating, &other, &current.id] {
+            assert!(store.family(id).await.unwrap().is_none(), "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn deleting_a_user_removes_families_of_both_layouts() {
+        let Some(store) = test_store().await else { return };
+        let owner = user("leaving");
+        store.create_user(&owner).await.unwrap();
+        let now = unix_now();
+        let legacy = legacy_family(&store, &owner, now, 3600).await;
+        let current = new_family(&owner.id, family_id_for(&owner.id), now);
+        store.create_family(&current).await.unwrap();
+        assert!(store.delete_user(&owner.id).await.unwrap());
+        for id in [&legacy, &current.id] {
+            assert!(store.family(id).await.unwrap().is_none(), "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_family_id_that_does_not_name_its_user_is_refused() {
+        let Some(store) = test_store().await else { return };
+        let (owner, stranger) = (user("owner"), user("stranger"));
+        store.create_user(&owner).await.unwrap();
+        let now = unix_now();
+        for id in [random_id(), family_id_for(&stranger.id)] {
+            let family = new_family(&owner.id, id.clone(), now);
+            assert!(matches!(store.create_family(&family).await, Err(StoreError::Unavailable(_))), "{id}");
+            assert!(store.family(&id).await.unwrap().is_none(), "{id}");
+        }
+    }
+}
