@@ -1,0 +1,193 @@
+//! SQLite's one writer: a connection on a thread of its own that commits the rotations waiting
+//! for it together (group commit).
+//!
+//! SQLite lets one transaction write at a time, and a commit costs the same for one row as for a
+//! hundred. A refresh sends its [`Rotation`] here and waits; the writer takes every rotation that
+//! is waiting (at most [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE … COMMIT`, and only then
+//! answers each. So an acknowledged rotation is committed with its audit event, and when a batch
+//! does not commit, every rotation in it is answered [`StoreError::Unavailable`] and none happened.
+//!
+//! The other writes of the store run on its sqlx pool but take the same [`WriteTurn`] first, so
+//! that no two writers ever meet at SQLite's write lock, where the loser sleeps in the busy
+//! handler (1 ms, then 2, 5, 10 …).
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, LazyLock};
+use std::thread;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::super::sql::{family_from_row, user_from_row, RecordRow, INSERT_EVENT, USER_BY_ID};
+use super::super::{Rotated, Rotation, StoreError, StoreResult};
+use super::{Synchronous, SQLITE};
+
+/// The most rotations one commit takes: enough for every session of a busy server at once, few
+/// enough that the first of them does not wait long for the last.
+pub(super) const MAX_BATCH: usize = 128;
+
+/// The compare-and-swap of one rotation, with the conditions of [`TokenStore::rotate_family`]
+/// (super::super::TokenStore::rotate_family).
+const ROTATE: &str = "UPDATE families SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1, \
+     token_expires_at = MIN(?2, expires_at) \
+     WHERE id = ?3 AND generation = ?4 AND revoke_reason IS NULL AND token_expires_at > ?1 AND expires_at > ?1 \
+     AND EXISTS (SELECT 1 FROM users u WHERE u.id = families.user_id AND u.active \
+     AND families.created_at >= u.sessions_valid_after) \
+     RETURNING *";
+
+/// The turn every write of the store takes, the writer's batches included: whoever holds it is the
+/// only writer of the file in this process.
+pub(super) type WriteTurn = Arc<tokio::sync::Mutex<()>>;
+
+struct Job {
+    rotation: Rotation,
+    answer: oneshot::Sender<StoreResult<Option<Rotated>>>,
+}
+
+/// The handle of the writer thread; the thread ends, after the rotations already sent, when the
+/// last handle is dropped.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Why a rotation got no answer from the writer.
+#[derive(Debug, thiserror::Error)]
+enum WriterError {
+    /// The batch the rotation was in rolled back.
+    #[error("the batch of {size} rotations did not commit")]
+    BatchFailed {
+        size: usize,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
+    #[error("the SQLite writer has stopped")]
+    Stopped,
+}
+
+impl Writer {
+    /// Opens the writer's connection to the (migrated) database at `path` and starts its thread.
+    pub(super) fn start(path: &Path, synchronous: Synchronous, turn: WriteTurn) -> StoreResult<Self> {
+        let connection = open(path, synchronous).map_err(StoreError::unavailable)?;
+        let (jobs, queue) = mpsc::channel();
+        thread::Builder::new()
+            .name("reauth-sqlite-writer".into())
+            .spawn(move || run(connection, &queue, &turn))
+            .map_err(StoreError::unavailable)?;
+        Ok(Self { jobs })
+    }
+
+    /// Queues `rotation` and waits until the batch it lands in has committed or failed.
+    pub(super) async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
+        let (answer, answered) = oneshot::channel();
+        self.jobs
+            .send(Job { rotation: rotation.clone(), answer })
+            .map_err(|_| StoreError::unavailable(WriterError::Stopped))?;
+        answered.await.map_err(|_| StoreError::unavailable(WriterError::Stopped))?
+    }
+}
+
+fn open(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    // Another process on the file (the CLI's `user add`, `keys rotate`) is still met with a wait.
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+        synchronous.pragma()
+    ))?;
+    Ok(connection)
+}
+
+fn run(mut connection: Connection, queue: &mpsc::Receiver<Job>, turn: &WriteTurn) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = queue.recv() {
+        batch.push(first);
+        let held = turn.blocking_lock();
+        // Whatever arrived while the turn was taken joins this commit.
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        let outcome = commit(&mut connection, &batch);
+        drop(held);
+        match outcome {
+            Ok(rotated) => {
+                for (job, rotated) in batch.drain(..).zip(rotated) {
+                    // A waiter that gave up (its request was cancelled) finds its rotation
+                    // committed; the client's retry gets the successor back (unused_successor).
+                    let _ = job.answer.send(Ok(rotated));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, size = batch.len(), "a batch of SQLite rotations did not commit");
+                let source = Arc::new(error);
+                let size = batch.len();
+                for job in batch.drain(..) {
+                    let failed = WriterError::BatchFailed { size, source: source.clone() };
+                    let _ = job.answer.send(Err(StoreError::unavailable(failed)));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `batch` in one transaction: every rotation and its event commit together, or none.
+fn commit(connection: &mut Connection, batch: &[Job]) -> rusqlite::Result<Vec<Option<Rotated>>> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let rotated = batch.iter().map(|job| rotate(&transaction, &job.rotation)).collect::<Result<_, _>>()?;
+    // On an error the transaction rolls back when dropped.
+    transaction.commit()?;
+    Ok(rotated)
+}
+
+fn rotate(connection: &Connection, rotation: &Rotation) -> rusqlite::Result<Option<Rotated>> {
+    let family = connection
+        .prepare_cached(ROTATE)?
+        .query_row(
+            rusqlite::params![
+                rotation.now,
+                rotation.token_expires_at,
+                rotation.family_id,
+                rotation.expected_generation as i64
+            ],
+            |row| family_from_row(&WriterRow(row)),
+        )
+        .optional()?;
+    let Some(family) = family else { return Ok(None) };
+    let user = connection.prepare_cached(&USER)?.query_row([&family.user_id], |row| user_from_row(&WriterRow(row)))?;
+    let event = rotation.event(&family.user_id);
+    connection.prepare_cached(&RECORD_EVENT)?.execute(rusqlite::params![
+        event.user_id,
+        event.session_id,
+        event.kind.as_str(),
+        event.at,
+        event.client_ip,
+        event.user_agent,
+        event.detail
+    ])?;
+    Ok(Some(Rotated { family, user }))
+}
+
+/// Statements shared with the pool's code, in SQLite's numbered-parameter form.
+static USER: LazyLock<String> = LazyLock::new(|| SQLITE.rewrite(USER_BY_ID));
+static RECORD_EVENT: LazyLock<String> = LazyLock::new(|| SQLITE.rewrite(INSERT_EVENT));
+
+/// A row of the writer's connection, read by the same mappings as sqlx's rows.
+struct WriterRow<'a, 'row>(&'a rusqlite::Row<'row>);
+
+impl RecordRow for WriterRow<'_, '_> {
+    type Error = rusqlite::Error;
+
+    fn text(&self, column: &str) -> rusqlite::Result<String> {
+        self.0.get(column)
+    }
+
+    fn optional_text(&self, column: &str) -> rusqlite::Result<Option<String>> {
+        self.0.get(column)
+    }
+
+    fn integer(&self, column: &str) -> rusqlite::Result<i64> {
+        self.0.get(column)
+    }
+
+    fn flag(&self, column: &str) -> rusqlite::Result<bool> {
+        self.0.get(column)
+    }
+}
