@@ -190,6 +190,121 @@ crate::conformance_tests!(sqlite_store_tests, async {
     SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite")
 });
 
+/// The writer's own cases, beside the conformance suite: they hold its write turn, make SQLite
+/// refuse a commit, or reopen the file, which no other backend has.
+#[cfg(test)]
+mod writer_tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::Poll;
+
+    use super::*;
+    use crate::store::conformance::{rotate_until_abandoned, rotation, settle, user};
+    use crate::store::{AuditKind, NewFamily, StoreError, TokenStore};
+    use crate::time::unix_now;
+
+    fn family_of(owner: &str, now: i64) -> NewFamily {
+        NewFamily {
+            id: crate::store::family_id_for(owner),
+            user_id: owner.into(),
+            created_at: now,
+            expires_at: now + 86_400,
+            token_expires_at: now + 3600,
+            user_agent: None,
+            client_ip: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_does_not_commit_answers_every_rotation_unavailable_and_keeps_none_of_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite");
+        let owner = user("batch");
+        store.create_user(&owner).await.expect("user");
+        let now = unix_now();
+        let families: Vec<NewFamily> = (0..8).map(|_| family_of(&owner.id, now)).collect();
+        for family in &families {
+            store.create_family(family).await.expect("family");
+        }
+        // The last family's event cannot be written: its batch must fail as a whole.
+        let doomed = &families[7].id;
+        sqlx::raw_sql(&format!(
+            "CREATE TRIGGER refuse_one_event BEFORE INSERT ON audit_events WHEN NEW.session_id = '{doomed}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))
+        .execute(&store.pool)
+        .await
+        .expect("trigger");
+
+        // With the write turn held, every rotation is queued before the writer can take any: all
+        // eight land in one batch.
+        let held = store.turn.lock().await;
+        let mut waiting: Vec<Pin<Box<dyn Future<Output = _> + Send>>> = families
+            .iter()
+            .map(|family| {
+                let (store, rotation) = (store.clone(), rotation(&family.id, 0, now, now + 600));
+                Box::pin(async move { store.rotate_family(&rotation).await }) as Pin<Box<dyn Future<Output = _> + Send>>
+            })
+            .collect();
+        std::future::poll_fn(|context| {
+            for rotation in &mut waiting {
+                assert!(rotation.as_mut().poll(context).is_pending(), "answered before its commit");
+            }
+            Poll::Ready(())
+        })
+        .await;
+        drop(held);
+        for (answer, family) in futures_of(waiting).await.into_iter().zip(&families) {
+            assert!(matches!(answer, Err(StoreError::Unavailable(_))), "{}: {answer:?}", family.id);
+        }
+        for family in &families {
+            assert_eq!(store.family(&family.id).await.expect("read").expect("kept").generation, 0, "{}", family.id);
+        }
+        assert!(store.recent_events(&owner.id, 100).await.expect("events").is_empty(), "no event of the batch");
+
+        // The writer goes on: the next batch commits.
+        sqlx::raw_sql("DROP TRIGGER refuse_one_event").execute(&store.pool).await.expect("drop trigger");
+        let rotated = store.rotate_family(&rotation(doomed, 0, now, now + 600)).await.expect("rotate");
+        assert_eq!(rotated.map(|rotated| rotated.family.generation), Some(1));
+    }
+
+    async fn futures_of<T>(waiting: Vec<Pin<Box<dyn Future<Output = T> + Send>>>) -> Vec<T> {
+        let mut answers = Vec::new();
+        for rotation in waiting {
+            answers.push(rotation.await);
+        }
+        answers
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotations_acknowledged_before_the_store_is_dropped_are_in_the_reopened_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("reauth.db");
+        let owner = user("reopened");
+        let families = {
+            let store: Arc<dyn TokenStore> = Arc::new(SqliteStore::open(&path).await.expect("open sqlite"));
+            store.create_user(&owner).await.expect("user");
+            rotate_until_abandoned(&store, &owner).await
+            // Dropped here with rotations still queued to its writer.
+        };
+        let reopened: Arc<dyn TokenStore> = Arc::new(SqliteStore::open(&path).await.expect("reopen"));
+        for (family, acknowledged) in &families {
+            let kept = reopened.family(family).await.expect("read").expect("the session is kept").generation;
+            assert!(kept >= *acknowledged, "{family}: generation {kept}, acknowledged {acknowledged}");
+            let generation = settle(&reopened, family).await;
+            let events = reopened.recent_events(&owner.id, 10_000).await.expect("events");
+            let mine = events
+                .iter()
+                .filter(|event| {
+                    event.kind == AuditKind::Refresh && event.session_id.as_deref() == Some(family.as_str())
+                })
+                .count();
+            assert_eq!(mine as u64, generation, "{family}: one event per rotation");
+        }
+    }
+}
+
 #[cfg(test)]
 mod challenge_tests {
     use super::*;
