@@ -134,6 +134,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous.sqlx())
             .foreign_keys(true)
+            // The writer's checkpointer copies the WAL; a commit here would otherwise do it.
+            .pragma("wal_autocheckpoint", "0")
             // Writes take the writer's turn, so this wait is only ever for another process.
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()

@@ -45,10 +45,18 @@ struct Job {
     answer: oneshot::Sender<StoreResult<Option<Rotated>>>,
 }
 
-/// The handle of the writer thread; the thread ends, after the rotations already sent, when the
-/// last handle is dropped.
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// WAL pages beyond which the checkpointer also takes the write turn, so that it catches up and
+/// the next commit starts the WAL over (4096 pages: 16 MiB).
+const WAL_RESTART_PAGES: i64 = 4096;
+
+/// The handle of the writer and checkpointer threads; they end, after the rotations already sent,
+/// when the last handle is dropped.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
+    _checkpoints: mpsc::Sender<()>,
 }
 
 /// Why a rotation got no answer from the writer.
@@ -69,12 +77,19 @@ impl Writer {
     /// Opens the writer's connection to the (migrated) database at `path` and starts its thread.
     pub(super) fn start(path: &Path, synchronous: Synchronous, turn: WriteTurn) -> StoreResult<Self> {
         let connection = open(path, synchronous).map_err(StoreError::unavailable)?;
+        let checkpointer = open(path, synchronous).map_err(StoreError::unavailable)?;
         let (jobs, queue) = mpsc::channel();
+        let (checkpoints, stop) = mpsc::channel();
+        let writer_turn = turn.clone();
         thread::Builder::new()
             .name("reauth-sqlite-writer".into())
-            .spawn(move || run(connection, &queue, &turn))
+            .spawn(move || run(connection, &queue, &writer_turn))
             .map_err(StoreError::unavailable)?;
-        Ok(Self { jobs })
+        thread::Builder::new()
+            .name("reauth-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_until_stopped(&checkpointer, &stop, &turn))
+            .map_err(StoreError::unavailable)?;
+        Ok(Self { jobs, _checkpoints: checkpoints })
     }
 
     /// Queues `rotation` and waits until the batch it lands in has committed or failed.
@@ -92,10 +107,38 @@ fn open(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
     // Another process on the file (the CLI's `user add`, `keys rotate`) is still met with a wait.
     connection.busy_timeout(Duration::from_secs(5))?;
     connection.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = 0;",
         synchronous.pragma()
     ))?;
     Ok(connection)
+}
+
+/// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`], beside the writer rather
+/// than in its commits (SQLite's automatic checkpoint, off on every connection of the store, would
+/// hold up a batch for the copy and its syncs). SQLite starts the WAL over only at a commit that
+/// finds all of it copied, which beside a busy writer never happens, so the WAL would grow for as
+/// long as the load lasts: past [`WAL_RESTART_PAGES`] the checkpointer takes the write turn for a
+/// second pass over the few pages written during the first, and the next commit starts over.
+fn checkpoint_until_stopped(connection: &Connection, stop: &mpsc::Receiver<()>, turn: &WriteTurn) {
+    let checkpoint = || -> rusqlite::Result<(i64, i64)> {
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get(1)?, row.get(2)?)))
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+        let outcome = checkpoint().and_then(|(pages, copied)| {
+            tracing::debug!(pages, copied, "SQLite checkpoint");
+            // Even when this pass copied every page it saw, the writer has added more since.
+            if pages > WAL_RESTART_PAGES {
+                let _held = turn.blocking_lock();
+                let (pages, copied) = checkpoint()?;
+                tracing::debug!(pages, copied, "SQLite checkpoint with the write turn");
+            }
+            Ok(())
+        });
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "SQLite checkpoint failed; the WAL grows until one succeeds");
+        }
+    }
 }
 
 fn run(mut connection: Connection, queue: &mpsc::Receiver<Job>, turn: &WriteTurn) {
