@@ -74,7 +74,8 @@ pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBu
                 redact_url(url)
             )));
         }
-        let store = crate::store::SqliteStore::open_url(url).await.map_err(store_error)?;
+        let synchronous = sqlite_synchronous(std::env::var(SQLITE_SYNCHRONOUS).ok().as_deref())?;
+        let store = crate::store::SqliteStore::open_url_with(url, synchronous).await.map_err(store_error)?;
         return Ok((Arc::new(store), Some(PathBuf::from(path))));
     }
     #[cfg(feature = "redis")]
@@ -91,6 +92,22 @@ pub async fn open_store(url: &str) -> Result<(Arc<dyn TokenStore>, Option<PathBu
         "REAUTH_STORE {:?} is not supported; use sqlite://PATH, redis://HOST:PORT, postgres://USER@HOST/DB or memory://",
         redact_url(url)
     )))
+}
+
+/// The environment variable that chooses when a SQLite commit is on the disk (README settings table).
+#[cfg(feature = "sqlite")]
+pub const SQLITE_SYNCHRONOUS: &str = "REAUTH_SQLITE_SYNCHRONOUS";
+
+/// Reads [`SQLITE_SYNCHRONOUS`]'s value: `normal` or `full` (the default when unset).
+#[cfg(feature = "sqlite")]
+fn sqlite_synchronous(value: Option<&str>) -> Result<crate::store::Synchronous, StartError> {
+    use crate::store::Synchronous;
+    match value.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => Ok(Synchronous::default()),
+        Some("full") => Ok(Synchronous::Full),
+        Some("normal") => Ok(Synchronous::Normal),
+        Some(other) => Err(StartError::Config(format!("{SQLITE_SYNCHRONOUS} {other:?}: use normal or full"))),
+    }
 }
 
 /// The password of a store URL (`scheme://user:PASSWORD@host/…`), if it has one.
@@ -287,5 +304,17 @@ mod tests {
             redact_secret_in("password authentication failed: s3cr@t", "postgres://app:s3cr%40t@db/reauth"),
             "password authentication failed: ***"
         );
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_synchronous_is_full_unless_normal_is_asked_for() {
+        use crate::store::Synchronous;
+        assert_eq!(sqlite_synchronous(None).ok(), Some(Synchronous::Full));
+        assert_eq!(sqlite_synchronous(Some("")).ok(), Some(Synchronous::Full));
+        assert_eq!(sqlite_synchronous(Some("FULL")).ok(), Some(Synchronous::Full));
+        assert_eq!(sqlite_synchronous(Some("normal")).ok(), Some(Synchronous::Normal));
+        let refused = sqlite_synchronous(Some("off")).err().map(|error| error.to_string()).unwrap_or_default();
+        assert!(refused.contains("REAUTH_SQLITE_SYNCHRONOUS"), "{refused}");
     }
 }

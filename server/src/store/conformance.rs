@@ -43,7 +43,8 @@ macro_rules! conformance_tests {
                 users_are_unique_by_name, users_can_be_disabled_and_deleted, rotation_is_a_compare_and_swap,
                 rotation_refuses_revoked_and_expired_families, rotation_needs_an_active_user,
                 token_expiry_never_passes_the_family_end, concurrent_rotations_have_one_winner,
-                simultaneous_rotations_of_many_families_all_commit_with_their_events, revocation_is_first_reason_wins,
+                simultaneous_rotations_of_many_families_all_commit_with_their_events,
+                rotations_abandoned_in_flight_happen_whole_or_not_at_all, revocation_is_first_reason_wins,
                 logout_everywhere_fences_a_login_that_raced_it, revocations_are_shared_until_they_expire,
                 audit_events_are_capped_per_user, live_families_lists_only_live_ones,
                 events_are_kept_per_user_newest_first,
@@ -279,6 +280,82 @@ pub async fn simultaneous_rotations_of_many_families_all_commit_with_their_event
     for family in families.iter().step_by(8) {
         let mine = events.iter().filter(|event| event.session_id.as_deref() == Some(family.id.as_str())).count();
         assert_eq!(mine, 3, "{}", family.id);
+    }
+}
+
+/// Callers that stop waiting for their rotation (a request cancelled, a time limit hit) leave each
+/// rotation whole or absent: afterwards no family is behind a rotation that was acknowledged, and
+/// each has exactly one `refresh` event per generation. A batching backend answers after its
+/// commit, so a waiter dropped mid-batch must leave neither half a rotation nor a lost one.
+pub async fn rotations_abandoned_in_flight_happen_whole_or_not_at_all(store: Arc<dyn TokenStore>) {
+    let owner = user(&format!("gone{}", &random_id()[..8].to_ascii_lowercase()));
+    store.create_user(&owner).await.unwrap();
+    let families = rotate_until_abandoned(&store, &owner).await;
+    for (family, acknowledged) in &families {
+        let generation = settle(&store, family).await;
+        assert!(generation > *acknowledged, "{family}: generation {generation}, acknowledged {acknowledged}");
+        let events = store.recent_events(&owner.id, 10_000).await.unwrap();
+        let mine = events
+            .iter()
+            .filter(|event| event.kind == AuditKind::Refresh && event.session_id.as_deref() == Some(family.as_str()))
+            .count();
+        assert_eq!(mine as u64, generation, "{family}: one event per rotation");
+    }
+}
+
+/// Starts 16 families of `owner`, rotates each in a loop of its own until 64 rotations in all were
+/// acknowledged, then abandons the loops wherever they are (some rotations in flight). Returns each
+/// family's id and the last generation a rotation of it was acknowledged at.
+pub async fn rotate_until_abandoned(store: &Arc<dyn TokenStore>, owner: &User) -> Vec<(String, u64)> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    const SESSIONS: usize = 16;
+    const ACKNOWLEDGED: usize = 64;
+    let now = unix_now();
+    let acknowledged_in_all = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let mut loops = Vec::new();
+    let mut families = Vec::new();
+    for _ in 0..SESSIONS {
+        let family = family_for(owner, now, 3600, 86_400);
+        store.create_family(&family).await.unwrap();
+        let acknowledged = Arc::new(AtomicU64::new(0));
+        families.push((family.id.clone(), acknowledged.clone()));
+        let (store, acknowledged_in_all, enough) = (store.clone(), acknowledged_in_all.clone(), enough.clone());
+        loops.push(tokio::spawn(async move {
+            for generation in 0.. {
+                let rotated = store.rotate_family(&rotation(&family.id, generation, now, now + 600)).await.unwrap();
+                assert!(rotated.is_some(), "the only rotator of {} refused at {generation}", family.id);
+                acknowledged.store(generation + 1, Ordering::SeqCst);
+                if acknowledged_in_all.fetch_add(1, Ordering::SeqCst) + 1 == ACKNOWLEDGED {
+                    enough.notify_one();
+                }
+                // A store that never waits (memory) would otherwise never give the abort a chance.
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    enough.notified().await;
+    for running in &loops {
+        running.abort();
+    }
+    for running in loops {
+        if let Err(error) = running.await {
+            assert!(error.is_cancelled(), "a rotation loop failed: {error}");
+        }
+    }
+    families.into_iter().map(|(id, acknowledged)| (id, acknowledged.load(Ordering::SeqCst))).collect()
+}
+
+/// Rotates `family_id` once more, acknowledged, and returns its generation after. A rotation
+/// abandoned in flight may still be committing: the compare-and-swap refuses ours until it is
+/// done, and after ours none of them can succeed, so the family stays as returned.
+pub async fn settle(store: &Arc<dyn TokenStore>, family_id: &str) -> u64 {
+    let now = unix_now();
+    loop {
+        let current = store.family(family_id).await.unwrap().unwrap().generation;
+        if let Some(rotated) = store.rotate_family(&rotation(family_id, current, now, now + 600)).await.unwrap() {
+            return rotated.family.generation;
+        }
     }
 }
 

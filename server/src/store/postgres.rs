@@ -129,6 +129,11 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// Writes need no turn of their own here: PostgreSQL locks rows, not the database.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
         static STATEMENT: LazyLock<String> = LazyLock::new(|| {
             format!(

@@ -9,6 +9,14 @@ use super::{AuditEvent, AuditKind, Challenge, Family, KeyKind, RevokeReason, Sto
 pub(super) const FAMILY_COLUMNS: &str = "id, user_id, generation, created_at, expires_at, token_expires_at, \
      rotated_at, last_used_at, user_agent, client_ip, revoke_reason";
 
+/// Appends an audit event, parameters in the order of the columns.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// A user by id.
+pub(super) const USER_BY_ID: &str = "SELECT * FROM users WHERE id = $1";
+
 /// Where a backend's SQL departs from the statements in `impl_token_store!`, which are written
 /// for PostgreSQL.
 pub(super) struct Dialect {
@@ -42,7 +50,10 @@ pub(super) use statement;
 /// Implements `TokenStore` for `$store`, a struct whose `pool` is a sqlx pool, in `$dialect`.
 ///
 /// `rotate_family` calls the backend's own inherent `rotate`: PostgreSQL does it in one statement,
-/// SQLite through its one writer. A macro rather than
+/// SQLite through its one writer. Every other write first waits for the backend's inherent
+/// `write_turn()` and holds what it returns while it runs: SQLite's writer turn (so that no write
+/// here meets the rotation writer at the database's write lock and sleeps in its busy handler),
+/// nothing on PostgreSQL, which locks rows. A macro rather than
 /// an impl generic over sqlx's `Database`: that would need a bound per bound type and a trait for
 /// `rows_affected`, which sqlx 0.8 has only as inherent methods.
 macro_rules! impl_token_store {
@@ -62,6 +73,7 @@ macro_rules! impl_token_store {
                 }
 
                 async fn create_user(&self, user: &User) -> StoreResult<()> {
+                    let _turn = self.write_turn().await;
                     sqlx::query(statement!("INSERT INTO users (id, username, password_hash, active, created_at) VALUES ($1, $2, $3, $4, $5)"))
                         .bind(&user.id)
                         .bind(&user.username)
@@ -84,7 +96,7 @@ macro_rules! impl_token_store {
                 }
 
                 async fn user_by_id(&self, user_id: &str) -> StoreResult<Option<User>> {
-                    let row = sqlx::query(statement!("SELECT * FROM users WHERE id = $1"))
+                    let row = sqlx::query(statement!($crate::store::sql::USER_BY_ID))
                         .bind(user_id)
                         .fetch_optional(&self.pool)
                         .await
@@ -93,6 +105,7 @@ macro_rules! impl_token_store {
                 }
 
                 async fn set_user_active(&self, user_id: &str, active: bool) -> StoreResult<bool> {
+                    let _turn = self.write_turn().await;
                     let result = sqlx::query(statement!("UPDATE users SET active = $1 WHERE id = $2"))
                         .bind(active)
                         .bind(user_id)
@@ -104,6 +117,7 @@ macro_rules! impl_token_store {
 
                 async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
                     // Families go with the user through ON DELETE CASCADE.
+                    let _turn = self.write_turn().await;
                     let result = sqlx::query(statement!("DELETE FROM users WHERE id = $1"))
                         .bind(user_id)
                         .execute(&self.pool)
@@ -113,6 +127,7 @@ macro_rules! impl_token_store {
                 }
 
                 async fn create_family(&self, family: &NewFamily) -> StoreResult<()> {
+                    let _turn = self.write_turn().await;
                     sqlx::query(statement!(
                         "INSERT INTO families (id, user_id, generation, created_at, expires_at, token_expires_at, \
                          rotated_at, last_used_at, user_agent, client_ip) VALUES ($1, $2, 0, $3, $4, $5, $3, $3, $6, $7)"
@@ -145,6 +160,7 @@ macro_rules! impl_token_store {
                 }
 
                 async fn revoke_family(&self, family_id: &str, reason: RevokeReason) -> StoreResult<bool> {
+                    let _turn = self.write_turn().await;
                     let result =
                         sqlx::query(statement!("UPDATE families SET revoke_reason = $1 WHERE id = $2 AND revoke_reason IS NULL"))
                             .bind(reason.as_str())
@@ -158,6 +174,7 @@ macro_rules! impl_token_store {
                 async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
                     // One transaction: the fence and the revocations commit together. A login
                     // committing after it is caught by the fence in `rotate_family`.
+                    let _turn = self.write_turn().await;
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     sqlx::query(statement!(format!(
                         "UPDATE users SET sessions_valid_after = {greatest}(sessions_valid_after, $1) WHERE id = $2",
@@ -195,10 +212,8 @@ macro_rules! impl_token_store {
                 }
 
                 async fn record_event(&self, event: &AuditEvent) -> StoreResult<()> {
-                    sqlx::query(statement!(
-                        "INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent, detail) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                    ))
+                    let _turn = self.write_turn().await;
+                    sqlx::query(statement!($crate::store::sql::INSERT_EVENT))
                     .bind(&event.user_id)
                     .bind(&event.session_id)
                     .bind(event.kind.as_str())
@@ -213,6 +228,7 @@ macro_rules! impl_token_store {
                 }
 
                 async fn record_revocation(&self, revocation: &$crate::store::Revocation) -> StoreResult<()> {
+                    let _turn = self.write_turn().await;
                     let (kind, subject, issued_before) = revocation.kind_and_subject();
                     sqlx::query(statement!(
                         "INSERT INTO revocations (kind, subject, issued_before, at, expires_at) VALUES ($1, $2, $3, $4, $5)"
@@ -255,18 +271,27 @@ macro_rules! impl_token_store {
             #[async_trait]
             impl $crate::store::Maintenance for $store {
                 async fn purge_expired(&self, now: UnixTime, events_before: UnixTime) -> StoreResult<u64> {
-                    let families = sqlx::query(statement!(format!("DELETE FROM families WHERE {}", DIALECT.purge_families)))
-                        .bind(now)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(store_error)?;
-                    let events = sqlx::query(statement!("DELETE FROM audit_events WHERE at < $1"))
-                        .bind(events_before)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(store_error)?;
+                    // A write turn per statement, not for the whole purge: rotations wait for
+                    // one statement at most.
+                    let families = {
+                        let _turn = self.write_turn().await;
+                        sqlx::query(statement!(format!("DELETE FROM families WHERE {}", DIALECT.purge_families)))
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(store_error)?
+                    };
+                    let events = {
+                        let _turn = self.write_turn().await;
+                        sqlx::query(statement!("DELETE FROM audit_events WHERE at < $1"))
+                            .bind(events_before)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(store_error)?
+                    };
                     // Besides age, a cap per user, as Redis caps its streams: a user looping
                     // refreshes within the retention period cannot grow the table without bound.
+                    let capped_turn = self.write_turn().await;
                     let capped = sqlx::query(statement!(format!(
                         "DELETE FROM audit_events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
                          (PARTITION BY user_id ORDER BY id DESC) AS newer FROM audit_events) ranked WHERE newer > {})",
@@ -275,6 +300,8 @@ macro_rules! impl_token_store {
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?;
+                    drop(capped_turn);
+                    let _turn = self.write_turn().await;
                     let revocations = sqlx::query(statement!("DELETE FROM revocations WHERE expires_at <= $1"))
                         .bind(now)
                         .execute(&self.pool)
@@ -287,6 +314,7 @@ macro_rules! impl_token_store {
             #[async_trait]
             impl $crate::store::KeyStore for $store {
                 async fn add_key(&self, key: &$crate::store::StoredKey) -> StoreResult<()> {
+                    let _turn = self.write_turn().await;
                     sqlx::query(statement!("INSERT INTO reauth_keys (root, id, kind, created_at, active_at, sealed) \
                          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (root, id) DO NOTHING"))
                         .bind(&key.root)
@@ -325,6 +353,7 @@ macro_rules! impl_challenge_store {
         #[async_trait]
         impl $crate::store::ChallengeStore for $store {
             async fn put_challenge(&self, challenge: &$crate::store::Challenge, now: UnixTime) -> StoreResult<()> {
+                let _turn = self.write_turn().await;
                 // Indexed on expires_at: cheap when, as usual, there is little or nothing to delete.
                 sqlx::query(statement!("DELETE FROM wallet_challenges WHERE expires_at <= $1"))
                     .bind(now)
@@ -349,6 +378,7 @@ macro_rules! impl_challenge_store {
                 nonce: &str,
                 now: UnixTime,
             ) -> StoreResult<Option<$crate::store::Challenge>> {
+                let _turn = self.write_turn().await;
                 let row = sqlx::query(statement!(
                     "DELETE FROM wallet_challenges WHERE nonce = $1 RETURNING account, message, expires_at"
                 ))
@@ -372,15 +402,15 @@ pub(super) fn store_error(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// What a row type must decode for the mappings below.
-pub(super) trait RecordRow: Row
-where
-    for<'r> &'r str: ColumnIndex<Self>,
-{
-    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
-    fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
-    fn integer(&self, column: &str) -> Result<i64, sqlx::Error>;
-    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+/// What a row type must decode for the mappings below: a sqlx row of either backend, or a row
+/// of SQLite's writer connection (rusqlite), so that each record is read by one piece of code.
+pub(super) trait RecordRow {
+    /// The driver's error.
+    type Error;
+    fn text(&self, column: &str) -> Result<String, Self::Error>;
+    fn optional_text(&self, column: &str) -> Result<Option<String>, Self::Error>;
+    fn integer(&self, column: &str) -> Result<i64, Self::Error>;
+    fn flag(&self, column: &str) -> Result<bool, Self::Error>;
 }
 
 impl<R> RecordRow for R
@@ -391,6 +421,8 @@ where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
+    type Error = sqlx::Error;
+
     fn text(&self, column: &str) -> Result<String, sqlx::Error> {
         self.try_get(column)
     }
@@ -408,10 +440,7 @@ where
     }
 }
 
-pub(super) fn user_from_row<R: RecordRow>(row: &R) -> Result<User, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn user_from_row<R: RecordRow>(row: &R) -> Result<User, R::Error> {
     Ok(User {
         id: row.text("id")?,
         username: row.text("username")?,
@@ -421,10 +450,7 @@ where
     })
 }
 
-pub(super) fn family_from_row<R: RecordRow>(row: &R) -> Result<Family, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn family_from_row<R: RecordRow>(row: &R) -> Result<Family, R::Error> {
     Ok(Family {
         id: row.text("id")?,
         user_id: row.text("user_id")?,
@@ -446,10 +472,7 @@ pub(super) const ROTATED_USER_COLUMNS: &str =
      u.created_at AS user_created_at";
 
 /// A family row joined with [`ROTATED_USER_COLUMNS`].
-pub(super) fn rotated_from_row<R: RecordRow>(row: &R) -> Result<super::Rotated, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn rotated_from_row<R: RecordRow>(row: &R) -> Result<super::Rotated, R::Error> {
     let family = family_from_row(row)?;
     let user = User {
         id: family.user_id.clone(),
@@ -462,10 +485,9 @@ where
 }
 
 /// A revocation row; `None` for a kind this version does not know (written by a newer one).
-pub(super) fn revocation_from_row<R: RecordRow>(row: &R) -> Result<Option<super::Revocation>, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn revocation_from_row<R: RecordRow<Error = sqlx::Error>>(
+    row: &R,
+) -> Result<Option<super::Revocation>, sqlx::Error> {
     Ok(super::Revocation::from_parts(
         &row.text("kind")?,
         row.text("subject")?,
@@ -475,10 +497,7 @@ where
     ))
 }
 
-pub(super) fn event_from_row<R: RecordRow>(row: &R) -> Result<AuditEvent, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn event_from_row<R: RecordRow<Error = sqlx::Error>>(row: &R) -> Result<AuditEvent, sqlx::Error> {
     let kind = row.text("kind")?;
     Ok(AuditEvent {
         kind: AuditKind::parse(&kind)
@@ -509,10 +528,7 @@ pub(super) fn encode_sealed(sealed: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sealed)
 }
 
-pub(super) fn stored_key_from_row<R: RecordRow>(row: &R) -> Result<StoredKey, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn stored_key_from_row<R: RecordRow<Error = sqlx::Error>>(row: &R) -> Result<StoredKey, sqlx::Error> {
     use base64::Engine as _;
     let kind = row.text("kind")?;
     let sealed = base64::engine::general_purpose::STANDARD
@@ -528,10 +544,10 @@ where
     })
 }
 
-pub(super) fn challenge_from_row<R: RecordRow>(nonce: &str, row: &R) -> Result<Challenge, sqlx::Error>
-where
-    for<'r> &'r str: ColumnIndex<R>,
-{
+pub(super) fn challenge_from_row<R: RecordRow<Error = sqlx::Error>>(
+    nonce: &str,
+    row: &R,
+) -> Result<Challenge, sqlx::Error> {
     Ok(Challenge {
         nonce: nonce.to_owned(),
         account: row.text("account")?,

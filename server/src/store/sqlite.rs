@@ -1,12 +1,14 @@
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::sql::{family_from_row, store_error, user_from_row, Dialect, FAMILY_COLUMNS};
+use super::sql::Dialect;
 use super::{Rotated, Rotation, StoreError, StoreResult};
+use writer::{WriteTurn, Writer};
 
 /// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
 /// Append only: an applied migration is never edited.
@@ -64,35 +66,77 @@ CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
 "#,
 ];
 
+mod writer;
+
 /// The embedded default [`TokenStore`](super::TokenStore): one SQLite file in WAL mode.
 ///
-/// Rotation is a single conditional `UPDATE … RETURNING`, which SQLite runs under its write lock, so
-/// concurrent rotations of one family serialise and exactly one wins.
+/// Rotations go to one writer, a connection on a thread of its own that commits all the rotations
+/// waiting for it in one transaction (group commit) and answers each only after the commit; a
+/// batch runs its rotations one after the other, so of concurrent rotations of one family exactly
+/// one wins. Reads run on a pool of connections, which WAL lets read beside the writer; the other
+/// writes run on the pool too, each after taking the writer's turn.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Arc<Writer>,
+    turn: WriteTurn,
+}
+
+/// When a commit is on the disk (`PRAGMA synchronous` in WAL mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// The WAL is synced at checkpoints only: a commit survives a crash or kill of the process,
+    /// while an OS crash or power loss can lose the last commits.
+    Normal,
+    /// The WAL is synced at every commit (one sync per batch of rotations): a commit also
+    /// survives power loss.
+    #[default]
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+
+    fn sqlx(self) -> SqliteSynchronous {
+        match self {
+            Self::Normal => SqliteSynchronous::Normal,
+            Self::Full => SqliteSynchronous::Full,
+        }
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new().filename(path.as_ref()).create_if_missing(true);
-        Self::connect(options).await
+        Self::connect(options, Synchronous::default()).await
     }
 
     /// Opens a `sqlite://path` URL (query parameters as sqlx understands them).
     pub async fn open_url(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url).map_err(StoreError::unavailable)?;
-        Self::connect(options.create_if_missing(true)).await
+        Self::open_url_with(url, Synchronous::default()).await
     }
 
-    async fn connect(options: SqliteConnectOptions) -> StoreResult<Self> {
+    /// [`Self::open_url`] with a chosen durability.
+    pub async fn open_url_with(url: &str, synchronous: Synchronous) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url).map_err(StoreError::unavailable)?;
+        Self::connect(options.create_if_missing(true), synchronous).await
+    }
+
+    async fn connect(options: SqliteConnectOptions, synchronous: Synchronous) -> StoreResult<Self> {
+        let path = options.get_filename().to_owned();
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL: a commit survives a process crash; only an OS crash can lose the last
-            // transactions, which costs users at most a fresh login.
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous.sqlx())
             .foreign_keys(true)
+            // The writer's checkpointer copies the WAL; a commit here would otherwise do it.
+            .pragma("wal_autocheckpoint", "0")
+            // Writes take the writer's turn, so this wait is only ever for another process.
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -100,83 +144,46 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::unavailable)?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        migrate(&pool).await?;
+        let turn = WriteTurn::default();
+        let writer = Arc::new(Writer::start(&path, synchronous, turn.clone())?);
+        Ok(Self { pool, writer, turn })
     }
 
-    async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::unavailable)?;
-        let applied: i64 =
-            sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(StoreError::unavailable)?;
-        for (version, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-            sqlx::raw_sql(migration).execute(&mut *tx).await.map_err(StoreError::unavailable)?;
-            sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::unavailable)?;
-        }
-        tx.commit().await.map_err(StoreError::unavailable)
+    /// Waits until no other write of this store runs (see [`writer`]).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.turn.lock().await)
     }
-}
 
-impl SqliteStore {
     async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let row = sqlx::query(&format!(
-            "UPDATE families SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1, \
-             token_expires_at = MIN(?2, expires_at) \
-             WHERE id = ?3 AND generation = ?4 AND revoke_reason IS NULL AND token_expires_at > ?1 AND expires_at > ?1 \
-             AND EXISTS (SELECT 1 FROM users u WHERE u.id = families.user_id AND u.active \
-             AND families.created_at >= u.sessions_valid_after) \
-             RETURNING {FAMILY_COLUMNS}"
-        ))
-        .bind(rotation.now)
-        .bind(rotation.token_expires_at)
-        .bind(&rotation.family_id)
-        .bind(rotation.expected_generation as i64)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let Some(family) = row.as_ref().map(family_from_row).transpose().map_err(store_error)? else {
-            return Ok(None);
-        };
-        let user = sqlx::query("SELECT * FROM users WHERE id = ?1")
-            .bind(&family.user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let user = user_from_row(&user).map_err(store_error)?;
-        let event = rotation.event(&family.user_id);
-        sqlx::query(
-            "INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent, detail) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(&event.user_id)
-        .bind(&event.session_id)
-        .bind(event.kind.as_str())
-        .bind(event.at)
-        .bind(&event.client_ip)
-        .bind(&event.user_agent)
-        .bind(&event.detail)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(Some(Rotated { family, user }))
+        self.writer.rotate(rotation).await
     }
 }
 
-super::sql::impl_token_store!(
-    SqliteStore,
-    Dialect {
-        backend: "sqlite",
-        parameter_prefix: "?",
-        greatest: "MAX",
-        // Nothing ties a token's end to its family's here, so both are checked.
-        purge_families: "token_expires_at <= $1 OR expires_at <= $1",
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    let mut tx = pool.begin().await.map_err(StoreError::unavailable)?;
+    let applied: i64 =
+        sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(StoreError::unavailable)?;
+    for (version, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        sqlx::raw_sql(migration).execute(&mut *tx).await.map_err(StoreError::unavailable)?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", version + 1))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::unavailable)?;
     }
-);
+    tx.commit().await.map_err(StoreError::unavailable)
+}
+
+/// SQLite's departures from the shared statements.
+const SQLITE: Dialect = Dialect {
+    backend: "sqlite",
+    parameter_prefix: "?",
+    greatest: "MAX",
+    // Nothing ties a token's end to its family's here, so both are checked.
+    purge_families: "token_expires_at <= $1 OR expires_at <= $1",
+};
+
+super::sql::impl_token_store!(SqliteStore, SQLITE);
 
 #[cfg(test)]
 crate::conformance_tests!(sqlite_store_tests, async {
@@ -184,6 +191,121 @@ crate::conformance_tests!(sqlite_store_tests, async {
     let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
     SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite")
 });
+
+/// The writer's own cases, beside the conformance suite: they hold its write turn, make SQLite
+/// refuse a commit, or reopen the file, which no other backend has.
+#[cfg(test)]
+mod writer_tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::Poll;
+
+    use super::*;
+    use crate::store::conformance::{rotate_until_abandoned, rotation, settle, user};
+    use crate::store::{AuditKind, NewFamily, StoreError, TokenStore};
+    use crate::time::unix_now;
+
+    fn family_of(owner: &str, now: i64) -> NewFamily {
+        NewFamily {
+            id: crate::store::family_id_for(owner),
+            user_id: owner.into(),
+            created_at: now,
+            expires_at: now + 86_400,
+            token_expires_at: now + 3600,
+            user_agent: None,
+            client_ip: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_that_does_not_commit_answers_every_rotation_unavailable_and_keeps_none_of_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite");
+        let owner = user("batch");
+        store.create_user(&owner).await.expect("user");
+        let now = unix_now();
+        let families: Vec<NewFamily> = (0..8).map(|_| family_of(&owner.id, now)).collect();
+        for family in &families {
+            store.create_family(family).await.expect("family");
+        }
+        // The last family's event cannot be written: its batch must fail as a whole.
+        let doomed = &families[7].id;
+        sqlx::raw_sql(&format!(
+            "CREATE TRIGGER refuse_one_event BEFORE INSERT ON audit_events WHEN NEW.session_id = '{doomed}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))
+        .execute(&store.pool)
+        .await
+        .expect("trigger");
+
+        // With the write turn held, every rotation is queued before the writer can take any: all
+        // eight land in one batch.
+        let held = store.turn.lock().await;
+        let mut waiting: Vec<Pin<Box<dyn Future<Output = _> + Send>>> = families
+            .iter()
+            .map(|family| {
+                let (store, rotation) = (store.clone(), rotation(&family.id, 0, now, now + 600));
+                Box::pin(async move { store.rotate_family(&rotation).await }) as Pin<Box<dyn Future<Output = _> + Send>>
+            })
+            .collect();
+        std::future::poll_fn(|context| {
+            for rotation in &mut waiting {
+                assert!(rotation.as_mut().poll(context).is_pending(), "answered before its commit");
+            }
+            Poll::Ready(())
+        })
+        .await;
+        drop(held);
+        for (answer, family) in futures_of(waiting).await.into_iter().zip(&families) {
+            assert!(matches!(answer, Err(StoreError::Unavailable(_))), "{}: {answer:?}", family.id);
+        }
+        for family in &families {
+            assert_eq!(store.family(&family.id).await.expect("read").expect("kept").generation, 0, "{}", family.id);
+        }
+        assert!(store.recent_events(&owner.id, 100).await.expect("events").is_empty(), "no event of the batch");
+
+        // The writer goes on: the next batch commits.
+        sqlx::raw_sql("DROP TRIGGER refuse_one_event").execute(&store.pool).await.expect("drop trigger");
+        let rotated = store.rotate_family(&rotation(doomed, 0, now, now + 600)).await.expect("rotate");
+        assert_eq!(rotated.map(|rotated| rotated.family.generation), Some(1));
+    }
+
+    async fn futures_of<T>(waiting: Vec<Pin<Box<dyn Future<Output = T> + Send>>>) -> Vec<T> {
+        let mut answers = Vec::new();
+        for rotation in waiting {
+            answers.push(rotation.await);
+        }
+        answers
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotations_acknowledged_before_the_store_is_dropped_are_in_the_reopened_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("reauth.db");
+        let owner = user("reopened");
+        let families = {
+            let store: Arc<dyn TokenStore> = Arc::new(SqliteStore::open(&path).await.expect("open sqlite"));
+            store.create_user(&owner).await.expect("user");
+            rotate_until_abandoned(&store, &owner).await
+            // Dropped here with rotations still queued to its writer.
+        };
+        let reopened: Arc<dyn TokenStore> = Arc::new(SqliteStore::open(&path).await.expect("reopen"));
+        for (family, acknowledged) in &families {
+            let kept = reopened.family(family).await.expect("read").expect("the session is kept").generation;
+            assert!(kept >= *acknowledged, "{family}: generation {kept}, acknowledged {acknowledged}");
+            let generation = settle(&reopened, family).await;
+            let events = reopened.recent_events(&owner.id, 10_000).await.expect("events");
+            let mine = events
+                .iter()
+                .filter(|event| {
+                    event.kind == AuditKind::Refresh && event.session_id.as_deref() == Some(family.as_str())
+                })
+                .count();
+            assert_eq!(mine as u64, generation, "{family}: one event per rotation");
+        }
+    }
+}
 
 #[cfg(test)]
 mod challenge_tests {

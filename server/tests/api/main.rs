@@ -4,6 +4,7 @@
 
 mod abuse;
 mod cli;
+mod crash;
 mod edge;
 mod errors;
 mod flows;

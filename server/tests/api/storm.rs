@@ -8,25 +8,32 @@ use serde_json::json;
 use crate::cli::{binary, spawn_listening};
 use crate::helpers::{join_all, PASSWORD};
 
-/// `reauth-server serve` as a child process on a free loopback port, killed on drop.
-struct ServerProcess {
+/// `reauth-server serve` as a child process on a free loopback port, killed (SIGKILL) on drop.
+pub(crate) struct ServerProcess {
     child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
+    pub(crate) base: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
     fn start(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let mut server = Self::on_file(&dir.path().join("reauth.db"), extra);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on the SQLite file `db` (and the signing key it keeps beside it).
+    pub(crate) fn on_file(db: &std::path::Path, extra: &[&str]) -> Self {
         let mut command = binary();
-        let store = format!("sqlite://{}", dir.path().join("reauth.db").display());
+        let store = format!("sqlite://{}", db.display());
         let (child, base) = spawn_listening(
             command
                 .args(["serve", "--bind", "127.0.0.1:0", "--cookie-secure", "false", "--store", &store])
                 .args(extra)
                 .env("RUST_LOG", "error"),
         );
-        Self { child, base, _dir: dir }
+        Self { child, base, _dir: None }
     }
 
     /// The process's peak resident set (`VmHWM`), in KiB.
