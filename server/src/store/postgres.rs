@@ -8,61 +8,9 @@ use sqlx::PgPool;
 use super::sql::{rotated_from_row, store_error, Dialect, FAMILY_COLUMNS, ROTATED_USER_COLUMNS};
 use super::{AuditKind, Rotated, Rotation, StoreError, StoreResult};
 
-/// Schema versions, applied in order at start-up and recorded in `reauth_schema`. Append only: an
-/// applied migration is never edited.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE users (
-    id TEXT PRIMARY KEY,
-    username TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    active BOOLEAN NOT NULL DEFAULT TRUE,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE families (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    generation BIGINT NOT NULL,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    token_expires_at BIGINT NOT NULL CHECK (token_expires_at <= expires_at),
-    rotated_at BIGINT NOT NULL,
-    last_used_at BIGINT NOT NULL,
-    user_agent TEXT,
-    client_ip TEXT,
-    revoke_reason TEXT
-);
-CREATE INDEX families_by_user ON families(user_id, last_used_at DESC);
-CREATE INDEX families_by_token_expiry ON families(token_expires_at);
-CREATE TABLE audit_events (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id TEXT,
-    session_id TEXT,
-    kind TEXT NOT NULL,
-    at BIGINT NOT NULL,
-    client_ip TEXT,
-    user_agent TEXT,
-    detail TEXT
-);
-CREATE INDEX audit_events_by_user ON audit_events(user_id, id DESC);
-CREATE INDEX audit_events_by_time ON audit_events(at);
-"#,
-    super::sql::KEYS_TABLE,
-    // Logout everywhere as one fence (TokenStore::end_user_sessions).
-    r#"ALTER TABLE users ADD COLUMN sessions_valid_after BIGINT NOT NULL DEFAULT 0;"#,
-    // Revoked sessions and users, shared by every instance until their access tokens are dead.
-    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before BIGINT NOT NULL, at BIGINT NOT NULL, expires_at BIGINT NOT NULL);
-CREATE INDEX revocations_by_time ON revocations(at);"#,
-    r#"
-CREATE TABLE wallet_challenges (
-    nonce TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    message TEXT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
-"#,
-];
+/// Schema versions ([`super::sql::migrations`] in this dialect), applied in order at start-up;
+/// recorded in `reauth_schema`.
+static MIGRATIONS: LazyLock<Vec<String>> = LazyLock::new(|| super::sql::migrations(&POSTGRES));
 
 /// Any value: the advisory lock under which instances starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x7265_6175_7468; // "reauth"
@@ -171,16 +119,23 @@ fn qualified_family_columns() -> String {
     FAMILY_COLUMNS.split(", ").map(|column| format!("families.{column}")).collect::<Vec<_>>().join(", ")
 }
 
-super::sql::impl_token_store!(
-    PostgresStore,
-    Dialect {
-        backend: "postgres",
-        parameter_prefix: "$",
-        greatest: "GREATEST",
-        // A token never outlives its family (CHECK above), so its end alone decides, on one index.
-        purge_families: "token_expires_at <= $1",
-    }
-);
+/// PostgreSQL's departures from the shared statements and schema.
+const POSTGRES: Dialect = Dialect {
+    backend: "postgres",
+    parameter_prefix: "$",
+    greatest: "GREATEST",
+    // A token never outlives its family (CHECK above), so its end alone decides, on one index.
+    purge_families: "token_expires_at <= $1",
+    integer: "BIGINT",
+    active_column: "BOOLEAN NOT NULL DEFAULT TRUE",
+    event_id_column: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    // Lets the purge decide by the token's end alone, on one index.
+    token_expiry_check: " CHECK (token_expires_at <= expires_at)",
+    families_by_user: "user_id, last_used_at DESC",
+    events_by_user: "user_id, id DESC",
+};
+
+super::sql::impl_token_store!(PostgresStore, POSTGRES);
 
 /// A schema of its own on the test server, so that cases run in parallel on one database.
 #[cfg(test)]

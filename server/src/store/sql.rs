@@ -18,7 +18,7 @@ pub(super) const INSERT_EVENT: &str =
 pub(super) const USER_BY_ID: &str = "SELECT * FROM users WHERE id = $1";
 
 /// Where a backend's SQL departs from the statements in `impl_token_store!`, which are written
-/// for PostgreSQL.
+/// for PostgreSQL, and from the schema of [`migrations`].
 pub(super) struct Dialect {
     /// What `TokenStore::backend` reports.
     pub(super) backend: &'static str,
@@ -28,6 +28,18 @@ pub(super) struct Dialect {
     pub(super) greatest: &'static str,
     /// Which families `TokenStore::purge_expired` deletes, the time being `$1`.
     pub(super) purge_families: &'static str,
+    /// The schema's 64-bit integer type.
+    pub(super) integer: &'static str,
+    /// The column type and default of `users.active`.
+    pub(super) active_column: &'static str,
+    /// The column definition of `audit_events.id`, growing with each event.
+    pub(super) event_id_column: &'static str,
+    /// Any check appended to `families.token_expires_at`.
+    pub(super) token_expiry_check: &'static str,
+    /// The columns of index `families_by_user`.
+    pub(super) families_by_user: &'static str,
+    /// The columns of index `audit_events_by_user`.
+    pub(super) events_by_user: &'static str,
 }
 
 impl Dialect {
@@ -35,6 +47,74 @@ impl Dialect {
         // No statement here has a `$` other than its parameters'.
         statement.replace('$', self.parameter_prefix)
     }
+}
+
+/// Schema versions in `dialect`, applied in order at start-up (each backend records how many ran).
+/// Append only: a released migration is never edited, in either dialect.
+pub(super) fn migrations(dialect: &Dialect) -> Vec<String> {
+    let Dialect {
+        integer, active_column, event_id_column, token_expiry_check, families_by_user, events_by_user, ..
+    } = dialect;
+    vec![
+        format!(
+            r#"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    active {active_column},
+    created_at {integer} NOT NULL
+);
+CREATE TABLE families (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    generation {integer} NOT NULL,
+    created_at {integer} NOT NULL,
+    expires_at {integer} NOT NULL,
+    token_expires_at {integer} NOT NULL{token_expiry_check},
+    rotated_at {integer} NOT NULL,
+    last_used_at {integer} NOT NULL,
+    user_agent TEXT,
+    client_ip TEXT,
+    revoke_reason TEXT
+);
+CREATE INDEX families_by_user ON families({families_by_user});
+CREATE INDEX families_by_token_expiry ON families(token_expires_at);
+CREATE TABLE audit_events (
+    id {event_id_column},
+    user_id TEXT,
+    session_id TEXT,
+    kind TEXT NOT NULL,
+    at {integer} NOT NULL,
+    client_ip TEXT,
+    user_agent TEXT,
+    detail TEXT
+);
+CREATE INDEX audit_events_by_user ON audit_events({events_by_user});
+CREATE INDEX audit_events_by_time ON audit_events(at);
+"#
+        ),
+        KEYS_TABLE.to_owned(),
+        // Logout everywhere as one fence (TokenStore::end_user_sessions).
+        format!("ALTER TABLE users ADD COLUMN sessions_valid_after {integer} NOT NULL DEFAULT 0;"),
+        // Revoked sessions and users, shared by every instance until their access tokens are dead.
+        format!(
+            "CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before {integer} NOT NULL, \
+             at {integer} NOT NULL, expires_at {integer} NOT NULL);
+CREATE INDEX revocations_by_time ON revocations(at);"
+        ),
+        format!(
+            r#"
+CREATE TABLE wallet_challenges (
+    nonce TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    message TEXT NOT NULL,
+    expires_at {integer} NOT NULL
+);
+CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
+"#
+        ),
+    ]
 }
 
 /// A statement in the expanding backend's `DIALECT`, rewritten on first use only. Every expansion

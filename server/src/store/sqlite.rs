@@ -1,6 +1,6 @@
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -10,61 +10,9 @@ use super::sql::Dialect;
 use super::{Rotated, Rotation, StoreError, StoreResult};
 use writer::{WriteTurn, Writer};
 
-/// Schema versions, applied in order at start-up; `PRAGMA user_version` records how many ran.
-/// Append only: an applied migration is never edited.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE users (
-    id TEXT PRIMARY KEY,
-    username TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE families (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    generation INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    token_expires_at INTEGER NOT NULL,
-    rotated_at INTEGER NOT NULL,
-    last_used_at INTEGER NOT NULL,
-    user_agent TEXT,
-    client_ip TEXT,
-    revoke_reason TEXT
-);
-CREATE INDEX families_by_user ON families(user_id);
-CREATE INDEX families_by_token_expiry ON families(token_expires_at);
-CREATE TABLE audit_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id TEXT,
-    session_id TEXT,
-    kind TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    client_ip TEXT,
-    user_agent TEXT,
-    detail TEXT
-);
-CREATE INDEX audit_events_by_user ON audit_events(user_id, id);
-CREATE INDEX audit_events_by_time ON audit_events(at);
-"#,
-    super::sql::KEYS_TABLE,
-    // Logout everywhere as one fence (TokenStore::end_user_sessions).
-    r#"ALTER TABLE users ADD COLUMN sessions_valid_after INTEGER NOT NULL DEFAULT 0;"#,
-    // Revoked sessions and users, shared by every instance until their access tokens are dead.
-    r#"CREATE TABLE revocations (kind TEXT NOT NULL, subject TEXT NOT NULL, issued_before INTEGER NOT NULL, at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
-CREATE INDEX revocations_by_time ON revocations(at);"#,
-    r#"
-CREATE TABLE wallet_challenges (
-    nonce TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    message TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
-"#,
-];
+/// Schema versions ([`super::sql::migrations`] in this dialect), applied in order at start-up;
+/// `PRAGMA user_version` records how many ran.
+static MIGRATIONS: LazyLock<Vec<String>> = LazyLock::new(|| super::sql::migrations(&SQLITE));
 
 mod writer;
 
@@ -181,6 +129,13 @@ const SQLITE: Dialect = Dialect {
     greatest: "MAX",
     // Nothing ties a token's end to its family's here, so both are checked.
     purge_families: "token_expires_at <= $1 OR expires_at <= $1",
+    integer: "INTEGER",
+    active_column: "INTEGER NOT NULL DEFAULT 1",
+    // The rowid itself; AUTOINCREMENT never reuses the id of a purged newest event.
+    event_id_column: "INTEGER PRIMARY KEY AUTOINCREMENT",
+    token_expiry_check: "",
+    families_by_user: "user_id",
+    events_by_user: "user_id, id",
 };
 
 super::sql::impl_token_store!(SqliteStore, SQLITE);

@@ -56,16 +56,24 @@ async fn refresh_until_killed(
     enough: Arc<tokio::sync::Notify>,
 ) -> (Seen, Vec<StatusCode>) {
     let mut unexpected = Vec::new();
+    // Whatever stops a loop before its count wakes the test: after the kill that changes nothing,
+    // before it (a failed refresh, a server that died by itself) the test reports it rather than
+    // wait for a total this loop will no longer add to.
     while seen.acknowledged < REFRESHES_PER_SESSION {
-        let Ok(response) = refresh(&http, &base, &seen.refresh_token).await else { break };
+        let Ok(response) = refresh(&http, &base, &seen.refresh_token).await else {
+            enough.notify_one();
+            break;
+        };
         if response.status() != StatusCode::OK {
             unexpected.push(response.status());
-            // The test goes on to report it rather than wait for a total this loop will not add to.
             enough.notify_one();
             break;
         }
         // An answer cut off by the kill was not acknowledged: the client keeps its last token.
-        let Some(next) = Seen::from_response(response, seen.acknowledged + 1).await else { break };
+        let Some(next) = Seen::from_response(response, seen.acknowledged + 1).await else {
+            enough.notify_one();
+            break;
+        };
         seen = next;
         if acknowledged_in_all.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
             enough.notify_one();
