@@ -2,7 +2,9 @@
 //!
 //! A backend implements [`TokenStore`]; the rotation rules (grace interval, reuse detection) live in
 //! [`crate::AuthService`], so every backend only has to provide one atomic primitive:
-//! [`TokenStore::advance_family`], a compare-and-swap on a family's generation counter.
+//! [`TokenStore::rotate_family`], a compare-and-swap on a family's generation counter that checks
+//! the user and records the refresh event in the same step. Clean-up is [`Maintenance`], apart from
+//! the request path.
 //!
 //! A family holds constant state however often it rotates: the refresh token itself is never stored,
 //! only the generation it must carry (the token is `family id ‖ generation ‖ MAC`, see
