@@ -114,6 +114,13 @@ CREATE TABLE wallet_challenges (
 CREATE INDEX wallet_challenges_by_expiry ON wallet_challenges(expires_at);
 "#
         ),
+        // A rotation changes token_expires_at and last_used_at on every refresh: with them in no
+        // index, it writes no index entry (and PostgreSQL can update the row in place, HOT). The
+        // sessions list sorts a user's few families itself; the background purge scans.
+        "DROP INDEX families_by_token_expiry;
+DROP INDEX families_by_user;
+CREATE INDEX families_by_user_id ON families(user_id);"
+            .to_owned(),
     ]
 }
 
