@@ -133,6 +133,19 @@ async fn refresh_events(store: &Arc<dyn TokenStore>, user_id: &str) -> usize {
     events.iter().filter(|event| event.kind == AuditKind::Refresh).count()
 }
 
+/// A `login` event of `user_id` at `at`.
+pub fn login_event(user_id: &str, at: i64, detail: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        kind: AuditKind::Login,
+        user_id: Some(user_id.to_owned()),
+        session_id: None,
+        at,
+        client_ip: None,
+        user_agent: None,
+        detail: detail.map(str::to_owned),
+    }
+}
+
 async fn with_family(store: &Arc<dyn TokenStore>) -> (User, NewFamily) {
     let owner = user(&format!("u{}", &random_id()[..8].to_ascii_lowercase()));
     store.create_user(&owner).await.unwrap();
@@ -422,17 +435,8 @@ pub async fn purge_removes_only_expired_state(store: Arc<dyn TokenStore>) {
     let now = unix_now();
     let expired = family_for(&owner, now - 100, 50, 86_400);
     store.create_family(&expired).await.unwrap();
-    let event = |at| AuditEvent {
-        kind: AuditKind::Login,
-        user_id: Some(owner.id.clone()),
-        session_id: None,
-        at,
-        client_ip: None,
-        user_agent: None,
-        detail: None,
-    };
-    store.record_event(&event(now - 1000)).await.unwrap();
-    store.record_event(&event(now)).await.unwrap();
+    store.record_event(&login_event(&owner.id, now - 1000, None)).await.unwrap();
+    store.record_event(&login_event(&owner.id, now, None)).await.unwrap();
     assert_eq!(store.purge_expired(now, now - 500).await.unwrap(), 2);
     assert!(store.family(&live.id).await.unwrap().is_some());
     assert!(store.family(&expired.id).await.unwrap().is_none());

@@ -985,7 +985,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::store::conformance::{rotation, user};
+    use crate::store::conformance::{login_event, rotation, user};
     use crate::store::family_id_for;
     use crate::time::unix_now;
     use crate::tokens::random_id;
@@ -1073,17 +1073,8 @@ mod tests {
         let Some(store) = test_store().await else { return };
         let owner = user("skewed");
         let now = unix_now();
-        let event = |at, detail: &str| AuditEvent {
-            kind: AuditKind::Login,
-            user_id: Some(owner.id.clone()),
-            session_id: None,
-            at,
-            client_ip: None,
-            user_agent: None,
-            detail: Some(detail.to_owned()),
-        };
         for (at, detail) in [(now, "first"), (now - 10, "behind"), (now + 1, "later")] {
-            store.record_event(&event(at, detail)).await.unwrap();
+            store.record_event(&login_event(&owner.id, at, Some(detail))).await.unwrap();
         }
         let details: Vec<_> = store.recent_events(&owner.id, 10).await.unwrap().into_iter().map(|e| e.detail).collect();
         assert_eq!(details, [Some("later".into()), Some("behind".into()), Some("first".into())]);
