@@ -3,9 +3,10 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgPool, Row as _};
+use tokio::sync::{mpsc, oneshot};
 
-use super::sql::{rotated_from_row, store_error, Dialect, FAMILY_COLUMNS, ROTATED_USER_COLUMNS};
+use super::sql::{rotated_from_row, Dialect, FAMILY_COLUMNS, ROTATED_USER_COLUMNS};
 use super::{AuditKind, Rotated, Rotation, StoreError, StoreResult};
 
 /// Schema versions ([`super::sql::migrations`] in this dialect), applied in order at start-up;
@@ -17,14 +18,17 @@ const MIGRATION_LOCK: i64 = 0x7265_6175_7468; // "reauth"
 
 /// A [`TokenStore`](super::TokenStore) on PostgreSQL, shared by any number of `reauth-server` instances.
 ///
-/// A refresh is one statement, so one round trip and one commit: a conditional `UPDATE … FROM users
-/// … RETURNING` in a `WITH` whose second part inserts the audit event from what the update
-/// returned. Under READ COMMITTED a concurrent update of the same row waits for the first to commit
+/// Refreshes are committed in groups: every rotation waiting is applied by one statement, so one
+/// round trip and one commit for the group: a conditional `UPDATE … FROM users … RETURNING` in a
+/// `WITH` whose second part inserts the audit events from what the update returned. Under READ
+/// COMMITTED a concurrent update of the same row (another instance's) waits for the first to commit
 /// and then re-checks the generation against the new row, so exactly one of concurrent rotations
 /// wins. The pool replaces broken connections by itself.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// To the batcher ([`commit_rotations`]).
+    rotations: mpsc::Sender<WaitingRotation>,
 }
 
 impl PostgresStore {
@@ -44,8 +48,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::unavailable)?;
-        let store = Self { pool };
+        let (rotations, waiting) = mpsc::channel(4 * BATCH);
+        let store = Self { pool: pool.clone(), rotations };
         store.migrate().await?;
+        tokio::spawn(commit_rotations(pool, waiting));
         Ok(store)
     }
 
@@ -83,35 +89,81 @@ impl PostgresStore {
     }
 
     async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
-        static STATEMENT: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "WITH rotated AS (\
-                 UPDATE families SET generation = families.generation + 1, rotated_at = $1, last_used_at = $1, \
-                 token_expires_at = LEAST($2, families.expires_at) FROM users u \
-                 WHERE families.id = $3 AND families.generation = $4 AND families.revoke_reason IS NULL \
-                 AND families.token_expires_at > $1 AND families.expires_at > $1 \
-                 AND u.id = families.user_id AND u.active AND families.created_at >= u.sessions_valid_after \
-                 RETURNING {family}, {user}), \
-                 recorded AS (INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent) \
-                 SELECT user_id, id, $5, $1, $6, $7 FROM rotated) \
-                 SELECT * FROM rotated",
-                family = qualified_family_columns(),
-                user = ROTATED_USER_COLUMNS,
-            )
-        });
-        let row = sqlx::query(&STATEMENT)
-            .bind(rotation.now)
-            .bind(rotation.token_expires_at)
-            .bind(&rotation.family_id)
-            .bind(rotation.expected_generation as i64)
-            .bind(AuditKind::Refresh.as_str())
-            .bind(&rotation.client_ip)
-            .bind(&rotation.user_agent)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.as_ref().map(rotated_from_row).transpose().map_err(store_error)
+        let (reply, answer) = oneshot::channel();
+        let gone = || StoreError::unavailable(std::io::Error::other("the rotation batcher has stopped"));
+        self.rotations.send((rotation.clone(), reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
+}
+
+/// A rotation waiting for the batcher, and where its answer goes.
+type WaitingRotation = (Rotation, oneshot::Sender<StoreResult<Option<Rotated>>>);
+
+/// Rotations committed together at most.
+const BATCH: usize = 128;
+
+/// Group commit: takes every rotation waiting (up to [`BATCH`]), applies them in one statement and
+/// so one commit, and answers each after it. With `synchronous_commit` on, every commit waits for
+/// its WAL flush (an fsync); one flush per batch instead of one per refresh is what lets refreshes
+/// outnumber the pool's connections. Ends when the store (every sender) is dropped.
+async fn commit_rotations(pool: PgPool, mut waiting: mpsc::Receiver<WaitingRotation>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while waiting.recv_many(&mut batch, BATCH).await > 0 {
+        match rotate_batch(&pool, &batch).await {
+            Ok(mut rotated) => {
+                for (index, (_, reply)) in batch.drain(..).enumerate() {
+                    let _ = reply.send(Ok(rotated.remove(&(index as i64 + 1))));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::unavailable(std::io::Error::other(message.clone()))));
+                }
+            }
+        }
+    }
+}
+
+/// One statement for the whole batch: the rotations as arrays, unnested with their position; the
+/// conditional `UPDATE … FROM` advances those whose conditions hold (of several asking for one
+/// family, one: a row is updated once) and returns each with its position and user; the `INSERT`
+/// writes their events from what the update returned.
+async fn rotate_batch(
+    pool: &PgPool,
+    batch: &[WaitingRotation],
+) -> Result<std::collections::HashMap<i64, Rotated>, sqlx::Error> {
+    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH asked AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::text[]) \
+             WITH ORDINALITY AS a(family_id, generation, now, token_expires_at, client_ip, user_agent, position)), \
+             rotated AS (\
+             UPDATE families SET generation = families.generation + 1, rotated_at = a.now, last_used_at = a.now, \
+             token_expires_at = LEAST(a.token_expires_at, families.expires_at) FROM asked a, users u \
+             WHERE families.id = a.family_id AND families.generation = a.generation \
+             AND families.revoke_reason IS NULL AND families.token_expires_at > a.now AND families.expires_at > a.now \
+             AND u.id = families.user_id AND u.active AND families.created_at >= u.sessions_valid_after \
+             RETURNING a.position, a.now AS asked_at, a.client_ip AS asked_ip, a.user_agent AS asked_agent, \
+             {family}, {user}), \
+             recorded AS (INSERT INTO audit_events (user_id, session_id, kind, at, client_ip, user_agent) \
+             SELECT user_id, id, $7, asked_at, asked_ip, asked_agent FROM rotated) \
+             SELECT * FROM rotated",
+            family = qualified_family_columns(),
+            user = ROTATED_USER_COLUMNS,
+        )
+    });
+    let rotations = batch.iter().map(|(rotation, _)| rotation);
+    let rows = sqlx::query(&STATEMENT)
+        .bind(rotations.clone().map(|r| r.family_id.clone()).collect::<Vec<_>>())
+        .bind(rotations.clone().map(|r| r.expected_generation as i64).collect::<Vec<_>>())
+        .bind(rotations.clone().map(|r| r.now).collect::<Vec<_>>())
+        .bind(rotations.clone().map(|r| r.token_expires_at).collect::<Vec<_>>())
+        .bind(rotations.clone().map(|r| r.client_ip.clone()).collect::<Vec<_>>())
+        .bind(rotations.map(|r| r.user_agent.clone()).collect::<Vec<_>>())
+        .bind(AuditKind::Refresh.as_str())
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|row| Ok((row.try_get::<i64, _>("position")?, rotated_from_row(row)?))).collect()
 }
 
 /// [`FAMILY_COLUMNS`] of the `families` table, which a join with `users` needs spelled out.
