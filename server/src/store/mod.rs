@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 mod challenges;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group_commit;
 mod key_store;
 mod memory;
 #[cfg(feature = "postgres")]

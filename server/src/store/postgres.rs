@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row as _};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::group_commit::{answer, rotate_in_batch, Waiting};
 use super::sql::{rotated_from_row, Dialect, FAMILY_COLUMNS, ROTATED_USER_COLUMNS};
 use super::{AuditKind, Rotated, Rotation, StoreError, StoreResult};
 
@@ -28,7 +29,7 @@ const MIGRATION_LOCK: i64 = 0x7265_6175_7468; // "reauth"
 pub struct PostgresStore {
     pool: PgPool,
     /// To the batcher ([`commit_rotations`]).
-    rotations: mpsc::Sender<WaitingRotation>,
+    rotations: mpsc::UnboundedSender<Waiting>,
 }
 
 impl PostgresStore {
@@ -48,7 +49,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::unavailable)?;
-        let (rotations, waiting) = mpsc::channel(4 * BATCH);
+        let (rotations, waiting) = mpsc::unbounded_channel();
         let store = Self { pool: pool.clone(), rotations };
         store.migrate().await?;
         tokio::spawn(commit_rotations(pool, waiting));
@@ -89,15 +90,9 @@ impl PostgresStore {
     }
 
     async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
-        let (reply, answer) = oneshot::channel();
-        let gone = || StoreError::unavailable(std::io::Error::other("the rotation batcher has stopped"));
-        self.rotations.send((rotation.clone(), reply)).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        rotate_in_batch(POSTGRES.backend, rotation, |waiting| self.rotations.send(waiting).is_ok()).await
     }
 }
-
-/// A rotation waiting for the batcher, and where its answer goes.
-type WaitingRotation = (Rotation, oneshot::Sender<StoreResult<Option<Rotated>>>);
 
 /// Rotations committed together at most.
 const BATCH: usize = 128;
@@ -106,22 +101,11 @@ const BATCH: usize = 128;
 /// so one commit, and answers each after it. With `synchronous_commit` on, every commit waits for
 /// its WAL flush (an fsync); one flush per batch instead of one per refresh is what lets refreshes
 /// outnumber the pool's connections. Ends when the store (every sender) is dropped.
-async fn commit_rotations(pool: PgPool, mut waiting: mpsc::Receiver<WaitingRotation>) {
+async fn commit_rotations(pool: PgPool, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
     let mut batch = Vec::with_capacity(BATCH);
     while waiting.recv_many(&mut batch, BATCH).await > 0 {
-        match rotate_batch(&pool, &batch).await {
-            Ok(mut rotated) => {
-                for (index, (_, reply)) in batch.drain(..).enumerate() {
-                    let _ = reply.send(Ok(rotated.remove(&(index as i64 + 1))));
-                }
-            }
-            Err(error) => {
-                let message = error.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::unavailable(std::io::Error::other(message.clone()))));
-                }
-            }
-        }
+        let outcome = rotate_batch(&pool, &batch).await;
+        answer(POSTGRES.backend, &mut batch, outcome);
     }
 }
 
@@ -129,10 +113,7 @@ async fn commit_rotations(pool: PgPool, mut waiting: mpsc::Receiver<WaitingRotat
 /// conditional `UPDATE … FROM` advances those whose conditions hold (of several asking for one
 /// family, one: a row is updated once) and returns each with its position and user; the `INSERT`
 /// writes their events from what the update returned.
-async fn rotate_batch(
-    pool: &PgPool,
-    batch: &[WaitingRotation],
-) -> Result<std::collections::HashMap<i64, Rotated>, sqlx::Error> {
+async fn rotate_batch(pool: &PgPool, batch: &[Waiting]) -> Result<Vec<Option<Rotated>>, sqlx::Error> {
     static STATEMENT: LazyLock<String> = LazyLock::new(|| {
         format!(
             "WITH asked AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::text[]) \
@@ -152,7 +133,7 @@ async fn rotate_batch(
             user = ROTATED_USER_COLUMNS,
         )
     });
-    let rotations = batch.iter().map(|(rotation, _)| rotation);
+    let rotations = batch.iter().map(|waiting| &waiting.rotation);
     let rows = sqlx::query(&STATEMENT)
         .bind(rotations.clone().map(|r| r.family_id.clone()).collect::<Vec<_>>())
         .bind(rotations.clone().map(|r| r.expected_generation as i64).collect::<Vec<_>>())
@@ -163,7 +144,11 @@ async fn rotate_batch(
         .bind(AuditKind::Refresh.as_str())
         .fetch_all(pool)
         .await?;
-    rows.iter().map(|row| Ok((row.try_get::<i64, _>("position")?, rotated_from_row(row)?))).collect()
+    let mut by_position = rows
+        .iter()
+        .map(|row| Ok((row.try_get::<i64, _>("position")?, rotated_from_row(row)?)))
+        .collect::<Result<std::collections::HashMap<_, _>, sqlx::Error>>()?;
+    Ok((1..=batch.len() as i64).map(|position| by_position.remove(&position)).collect())
 }
 
 /// [`FAMILY_COLUMNS`] of the `families` table, which a join with `users` needs spelled out.

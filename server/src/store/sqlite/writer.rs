@@ -16,12 +16,11 @@ use std::sync::{mpsc, Arc, LazyLock};
 use std::thread;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-use tokio::sync::oneshot;
-
+use super::super::group_commit::{answer, rotate_in_batch, Waiting};
 use super::super::sql::{family_from_row, user_from_row, RecordRow, INSERT_EVENT, USER_BY_ID};
 use super::super::{Rotated, Rotation, StoreError, StoreResult};
 use super::{Synchronous, SQLITE};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// The most rotations one commit takes: enough for every session of a busy server at once, few
 /// enough that the first of them does not wait long for the last.
@@ -40,11 +39,6 @@ const ROTATE: &str = "UPDATE families SET generation = generation + 1, rotated_a
 /// only writer of the file in this process.
 pub(super) type WriteTurn = Arc<tokio::sync::Mutex<()>>;
 
-struct Job {
-    rotation: Rotation,
-    answer: oneshot::Sender<StoreResult<Option<Rotated>>>,
-}
-
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -55,22 +49,8 @@ const WAL_RESTART_PAGES: i64 = 4096;
 /// The handle of the writer and checkpointer threads; they end, after the rotations already sent,
 /// when the last handle is dropped.
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Waiting>,
     _checkpoints: mpsc::Sender<()>,
-}
-
-/// Why a rotation got no answer from the writer.
-#[derive(Debug, thiserror::Error)]
-enum WriterError {
-    /// The batch the rotation was in rolled back.
-    #[error("the batch of {size} rotations did not commit")]
-    BatchFailed {
-        size: usize,
-        #[source]
-        source: Arc<rusqlite::Error>,
-    },
-    #[error("the SQLite writer has stopped")]
-    Stopped,
 }
 
 impl Writer {
@@ -94,11 +74,7 @@ impl Writer {
 
     /// Queues `rotation` and waits until the batch it lands in has committed or failed.
     pub(super) async fn rotate(&self, rotation: &Rotation) -> StoreResult<Option<Rotated>> {
-        let (answer, answered) = oneshot::channel();
-        self.jobs
-            .send(Job { rotation: rotation.clone(), answer })
-            .map_err(|_| StoreError::unavailable(WriterError::Stopped))?;
-        answered.await.map_err(|_| StoreError::unavailable(WriterError::Stopped))?
+        rotate_in_batch(SQLITE.backend, rotation, |waiting| self.jobs.send(waiting).is_ok()).await
     }
 }
 
@@ -141,7 +117,7 @@ fn checkpoint_until_stopped(connection: &Connection, stop: &mpsc::Receiver<()>, 
     }
 }
 
-fn run(mut connection: Connection, queue: &mpsc::Receiver<Job>, turn: &WriteTurn) {
+fn run(mut connection: Connection, queue: &mpsc::Receiver<Waiting>, turn: &WriteTurn) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = queue.recv() {
         batch.push(first);
@@ -150,31 +126,14 @@ fn run(mut connection: Connection, queue: &mpsc::Receiver<Job>, turn: &WriteTurn
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
         let outcome = commit(&mut connection, &batch);
         drop(held);
-        match outcome {
-            Ok(rotated) => {
-                for (job, rotated) in batch.drain(..).zip(rotated) {
-                    // A waiter that gave up (its request was cancelled) finds its rotation
-                    // committed; the client's retry gets the successor back (unused_successor).
-                    let _ = job.answer.send(Ok(rotated));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, size = batch.len(), "a batch of SQLite rotations did not commit");
-                let source = Arc::new(error);
-                let size = batch.len();
-                for job in batch.drain(..) {
-                    let failed = WriterError::BatchFailed { size, source: source.clone() };
-                    let _ = job.answer.send(Err(StoreError::unavailable(failed)));
-                }
-            }
-        }
+        answer(SQLITE.backend, &mut batch, outcome);
     }
 }
 
 /// Runs `batch` in one transaction: every rotation and its event commit together, or none.
-fn commit(connection: &mut Connection, batch: &[Job]) -> rusqlite::Result<Vec<Option<Rotated>>> {
+fn commit(connection: &mut Connection, batch: &[Waiting]) -> rusqlite::Result<Vec<Option<Rotated>>> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let rotated = batch.iter().map(|job| rotate(&transaction, &job.rotation)).collect::<Result<_, _>>()?;
+    let rotated = batch.iter().map(|waiting| rotate(&transaction, &waiting.rotation)).collect::<Result<_, _>>()?;
     // On an error the transaction rolls back when dropped.
     transaction.commit()?;
     Ok(rotated)
