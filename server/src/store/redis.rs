@@ -25,25 +25,28 @@ const SCAN_BATCH: usize = 500;
 
 /// The family half of a refresh, shared by [`ROTATE`] and [`ADVANCE`]: KEYS[1] is the family;
 /// ARGV[1] the generation presented, ARGV[2] now. Leaves the family's fields in `f` for the rest.
+/// Generations are compared as the decimal strings every writer stores (`rotation_args`): Lua's
+/// number conversions are a good part of a script's time, and this is the refresh's hot path.
 macro_rules! check_family_lua {
     () => {
         r#"local f = redis.call('HMGET', KEYS[1], 'generation', 'revoked', 'token_expires_at', 'expires_at',
   'user_id', 'created_at', 'user_agent', 'client_ip')
 local now = tonumber(ARGV[2])
-if not f[1] or f[2] or tonumber(f[1]) ~= tonumber(ARGV[1])
-   or tonumber(f[3]) <= now or tonumber(f[4]) <= now then
+if f[1] ~= ARGV[1] or f[2] or tonumber(f[3]) <= now or tonumber(f[4]) <= now then
   return false
 end
 "#
     };
 }
 
-/// The swap after `check_family_lua!`: next generation, ARGV[3] the new token's end (capped by the
-/// family's). Leaves the stored values in `generation` and `token_expires_at`.
+/// The swap after `check_family_lua!`: ARGV[4] the next generation, ARGV[3] the new token's end
+/// (capped by the family's), both as the caller wrote them rather than formatted here. Leaves the
+/// stored values in `generation` and `token_expires_at`.
 macro_rules! advance_family_lua {
     () => {
-        r#"local generation = string.format('%.0f', tonumber(f[1]) + 1)
-local token_expires_at = string.format('%.0f', math.min(tonumber(ARGV[3]), tonumber(f[4])))
+        r#"local generation = ARGV[4]
+local token_expires_at = ARGV[3]
+if tonumber(f[4]) < tonumber(token_expires_at) then token_expires_at = f[4] end
 redis.call('HSET', KEYS[1], 'generation', generation, 'rotated_at', ARGV[2], 'last_used_at', ARGV[2],
   'token_expires_at', token_expires_at)
 "#
@@ -64,8 +67,8 @@ macro_rules! append_event_lua {
             "], ",
             $first,
             "\n",
-            r#"local added = redis.pcall('XADD', events, 'MAXLEN', '~', ARGV[a + 1],
-  string.format('%.0f', tonumber(ARGV[a])) .. '-*', unpack(ARGV, a + 3))
+            r#"local added = redis.pcall('XADD', events, 'MAXLEN', '~', ARGV[a + 1], ARGV[a] .. '-*',
+  unpack(ARGV, a + 3))
 if type(added) == 'table' and added.err then
   local top = redis.call('XREVRANGE', events, '+', '-', 'COUNT', 1)
   if not top[1] then return redis.error_reply(added.err) end
@@ -81,7 +84,7 @@ redis.call('EXPIRE', events, ARGV[a + 2])
 /// [`TokenStore::rotate_family`] of a family kept beside its user, in one step: KEYS = the family,
 /// the user, the user's event stream (one slot). Checks the family (`check_family_lua!`), then that
 /// the user is the family's, active, and its fence (`sessions_valid_after`) not after the family's
-/// login; appends the `refresh` event (ARGV[4] on: first, as the one write that could refuse);
+/// login; appends the `refresh` event (ARGV[5] on: first, as the one write that could refuse);
 /// advances (`advance_family_lua!`). The key's TTL stays as the login set it (the session's
 /// absolute end): one command less on the hot path. Any failed check returns nil having changed
 /// nothing. The reply is the values [`rotated_from_reply`] reads, in its order, rather than whole
@@ -94,18 +97,18 @@ if u[1] ~= f[5] or u[2] ~= '1' or tonumber(f[6]) < tonumber(u[3] or '0') then
   return false
 end
 "#,
-    append_event_lua!("3", "4"),
+    append_event_lua!("3", "5"),
     advance_family_lua!(),
     "return {generation, f[6], f[4], token_expires_at, ARGV[2], f[7], f[8], u[4], u[5], u[6]}\n"
 );
 
 /// The swap alone, for families in the legacy layout (their own slot): [`RedisStore::rotate_legacy`].
-/// Their TTL follows their token (ARGV[4]: how long the record outlives it), as that version set it.
+/// Their TTL follows their token (ARGV[5]: how long the record outlives it), as that version set it.
 /// Returns the whole updated hash.
 const ADVANCE: &str = concat!(
     check_family_lua!(),
     advance_family_lua!(),
-    "redis.call('EXPIREAT', KEYS[1], string.format('%.0f', tonumber(token_expires_at) + tonumber(ARGV[4])))\n",
+    "redis.call('EXPIREAT', KEYS[1], string.format('%.0f', tonumber(token_expires_at) + tonumber(ARGV[5])))\n",
     "return redis.call('HGETALL', KEYS[1])\n"
 );
 
@@ -376,17 +379,10 @@ impl RedisStore {
             Some(user) if user.active => user,
             _ => return Ok(None),
         };
-        let updated: Option<HashMap<String, String>> = self
-            .scripts
-            .advance
-            .key(self.family_key(&rotation.family_id))
-            .arg(rotation.expected_generation)
-            .arg(rotation.now)
-            .arg(rotation.token_expires_at)
-            .arg(KEEP_DEAD_FAMILY_SECS)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(StoreError::unavailable)?;
+        let mut advance = evalsha(&self.scripts.advance, &[self.family_key(&rotation.family_id)]);
+        rotation_args(&mut advance, rotation);
+        advance.arg(KEEP_DEAD_FAMILY_SECS);
+        let updated: Option<HashMap<String, String>> = self.run_script(&self.scripts.advance, &advance).await?;
         let Some(family) = updated.map(|map| family_from_hash(&rotation.family_id, map)).transpose()? else {
             return Ok(None);
         };
@@ -550,6 +546,13 @@ fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> redis::Cmd {
 }
 
 /// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
+/// ARGV[1..=4] of [`ROTATE`] and [`ADVANCE`]: the generation presented, now, the new token's end
+/// and the next generation, each in the decimal form the scripts store and compare.
+fn rotation_args(command: &mut redis::Cmd, rotation: &Rotation) {
+    let next_generation = rotation.expected_generation + 1;
+    command.arg(rotation.expected_generation).arg(rotation.now).arg(rotation.token_expires_at).arg(next_generation);
+}
+
 fn event_args(command: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
     command.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
     command.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
@@ -713,7 +716,7 @@ impl TokenStore for RedisStore {
             return self.rotate_legacy(rotation).await;
         };
         let mut rotate = evalsha(&self.scripts.rotate, &self.rotation_keys(&rotation.family_id, user_id));
-        rotate.arg(rotation.expected_generation).arg(rotation.now).arg(rotation.token_expires_at);
+        rotation_args(&mut rotate, rotation);
         event_args(&mut rotate, &rotation.event(user_id), EVENTS_PER_USER);
         let reply: Option<Vec<Option<String>>> = self.run_script(&self.scripts.rotate, &rotate).await?;
         reply.map(|reply| rotated_from_reply(&rotation.family_id, user_id, reply)).transpose()
