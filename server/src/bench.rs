@@ -141,6 +141,19 @@ impl ServerProcess {
         };
         Some((field("VmRSS:")?, field("VmHWM:")?))
     }
+
+    /// CPU time the server process has used so far, user and system, from `/proc` (Linux only):
+    /// unlike throughput, the cost of a request does not swing with what else the machine runs.
+    fn cpu_time(&self) -> Option<Duration> {
+        // /proc counts in USER_HZ, which Linux fixes at 100 for user space.
+        const TICKS_PER_SEC: u64 = 100;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields 14 and 15; the command name (field 2) can hold spaces, so count after it.
+        let mut after_name = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+        let mut ticks = || after_name.next()?.parse::<u64>().ok();
+        let (user, system) = (ticks()?, ticks()?);
+        Some(Duration::from_millis((user + system) * 1000 / TICKS_PER_SEC))
+    }
 }
 
 impl Drop for ServerProcess {
@@ -159,6 +172,8 @@ struct Summary {
     /// The server's resident set after the refresh phase, and its peak over the run (logins
     /// included), in MiB.
     memory_mib: Option<(f64, f64)>,
+    /// The server process's CPU time per refresh, in µs (not the CPU of a store's own server).
+    refresh_cpu_us: Option<f64>,
 }
 
 /// The closing table: throughput of each store as a ratio to the first (the in-memory baseline).
@@ -166,20 +181,22 @@ fn print_ratios(summaries: &[Summary]) {
     let Some(baseline) = summaries.first() else { return };
     println!();
     println!(
-        "| store | refresh/s | ÷ memory | refresh p99 ms | GET /api/me/s | ÷ memory | server RSS MiB | peak MiB |"
+        "| store | refresh/s | ÷ memory | refresh p99 ms | server CPU µs/refresh | GET /api/me/s | ÷ memory | server RSS MiB | peak MiB |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let unknown = || "?".to_owned();
     for summary in summaries {
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {} | {} |",
             summary.label,
             summary.refresh_per_sec,
             summary.refresh_per_sec / baseline.refresh_per_sec,
             summary.refresh_p99_ms,
+            summary.refresh_cpu_us.map_or_else(unknown, |us| format!("{us:.0}")),
             summary.protected_per_sec,
             summary.protected_per_sec / baseline.protected_per_sec,
-            summary.memory_mib.map_or_else(|| "?".to_owned(), |(rss, _)| format!("{rss:.0}")),
-            summary.memory_mib.map_or_else(|| "?".to_owned(), |(_, peak)| format!("{peak:.0}")),
+            summary.memory_mib.map_or_else(unknown, |(rss, _)| format!("{rss:.0}")),
+            summary.memory_mib.map_or_else(unknown, |(_, peak)| format!("{peak:.0}")),
         );
     }
 }
@@ -234,6 +251,7 @@ async fn bench_one(
     print_phase(label, &login.0);
     let credentials: Vec<(String, String)> = login.1;
 
+    let cpu_before = server.and_then(ServerProcess::cpu_time);
     let deadline = Instant::now() + duration;
     let refresh = timed_phase(
         "refresh",
@@ -258,6 +276,9 @@ async fn bench_one(
     .await;
     print_phase(label, &refresh.0);
     let memory_mib = server.and_then(ServerProcess::memory_mib);
+    let refresh_cpu_us = cpu_before
+        .zip(server.and_then(ServerProcess::cpu_time))
+        .map(|(before, after)| (after.saturating_sub(before)).as_secs_f64() * 1e6 / refresh.0.operations.max(1) as f64);
 
     let deadline = Instant::now() + duration;
     let protected = timed_phase(
@@ -286,6 +307,7 @@ async fn bench_one(
         refresh_p99_ms: refresh.0.percentile_ms(0.99),
         protected_per_sec: protected.0.per_sec(),
         memory_mib,
+        refresh_cpu_us,
     })
 }
 
