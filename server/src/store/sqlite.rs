@@ -226,6 +226,48 @@ mod writer_tests {
         assert_eq!(rotated.map(|rotated| rotated.family.generation), Some(1));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_rotation_load_that_never_pauses() {
+        const SESSIONS: usize = 64;
+        // Enough for about 7 WALs of restart size (a rotation writes about 0.7 pages here).
+        const ROTATIONS: u64 = 10 * writer::WAL_RESTART_PAGES as u64;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("reauth.db");
+        let store = SqliteStore::open(&path).await.expect("open sqlite");
+        let now = unix_now();
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut loops = Vec::new();
+        for session in 0..SESSIONS {
+            let owner = user(&format!("load{session}"));
+            store.create_user(&owner).await.expect("user");
+            let family = family_of(&owner.id, now);
+            store.create_family(&family).await.expect("family");
+            let (store, done) = (store.clone(), done.clone());
+            loops.push(tokio::spawn(async move {
+                let mut generation = 0;
+                while done.load(std::sync::atomic::Ordering::Relaxed) < ROTATIONS {
+                    let rotation = rotation(&family.id, generation, now, now + 600);
+                    assert!(store.rotate_family(&rotation).await.expect("rotate").is_some());
+                    generation += 1;
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        for rotating in loops {
+            rotating.await.expect("rotations");
+        }
+        // The WAL header counts the times it started over; SQLite reuses the file from its
+        // beginning, so the file's length is the most it ever held.
+        let wal = std::fs::read(dir.path().join("reauth.db-wal")).expect("WAL");
+        let restarts = u32::from_be_bytes(wal[12..16].try_into().expect("header"));
+        let most_pages = wal.len() as u64 / (4096 + 24);
+        assert!(restarts >= 2, "the WAL started over {restarts} times in {ROTATIONS} rotations");
+        assert!(
+            most_pages < 4 * writer::WAL_RESTART_PAGES as u64,
+            "the WAL reached {most_pages} pages over {ROTATIONS} rotations"
+        );
+    }
+
     async fn futures_of<T>(waiting: Vec<Pin<Box<dyn Future<Output = T> + Send>>>) -> Vec<T> {
         let mut answers = Vec::new();
         for rotation in waiting {
