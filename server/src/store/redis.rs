@@ -300,14 +300,6 @@ impl RedisStore {
         self.connection.clone()
     }
 
-    async fn revoke_user_families(&self, user_id: &str, reason: RevokeReason) -> StoreResult<u64> {
-        let mut revoked = 0;
-        for family_id in self.family_ids_of(user_id).await? {
-            revoked += u64::from(self.revoke_family(&family_id, reason).await?);
-        }
-        Ok(revoked)
-    }
-
     async fn family_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
         self.conn().zrange(self.user_families_key(user_id), 0, -1).await.map_err(StoreError::unavailable)
     }
@@ -356,11 +348,34 @@ impl RedisStore {
     /// Runs an [`evalsha`] command of `script`, loading the script first if this Redis does not
     /// have it yet (a new or restarted server).
     async fn run_script<T: redis::FromRedisValue>(&self, script: &Script, command: &redis::Cmd) -> StoreResult<T> {
-        let mut conn = self.conn();
-        match command.query_async(&mut conn).await {
+        self.loading_scripts_once(&[script], |mut conn| async move { command.query_async(&mut conn).await }).await
+    }
+
+    /// [`Self::run_script`] for a pipeline of [`evalsha`] commands of `scripts` (and others).
+    async fn run_scripts<T: redis::FromRedisValue>(
+        &self,
+        scripts: &[&Script],
+        pipeline: &redis::Pipeline,
+    ) -> StoreResult<T> {
+        self.loading_scripts_once(scripts, |mut conn| async move { pipeline.query_async(&mut conn).await }).await
+    }
+
+    /// Sends with `send`; when Redis does not know one of `scripts`, loads them all and sends once
+    /// more. What is sent must be safe to repeat: a pipeline may have run up to the unknown script.
+    async fn loading_scripts_once<T, Sent>(
+        &self,
+        scripts: &[&Script],
+        send: impl Fn(ConnectionManager) -> Sent,
+    ) -> StoreResult<T>
+    where
+        Sent: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match send(self.conn()).await {
             Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.load_async(&mut conn).await.map_err(StoreError::unavailable)?;
-                command.query_async(&mut conn).await
+                for script in scripts {
+                    script.load_async(&mut self.conn()).await.map_err(StoreError::unavailable)?;
+                }
+                send(self.conn()).await
             }
             result => result,
         }
@@ -545,7 +560,6 @@ fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K]) -> redis::Cmd {
     command
 }
 
-/// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
 /// ARGV[1..=4] of [`ROTATE`] and [`ADVANCE`]: the generation presented, now, the new token's end
 /// and the next generation, each in the decimal form the scripts store and compare.
 fn rotation_args(command: &mut redis::Cmd, rotation: &Rotation) {
@@ -553,6 +567,7 @@ fn rotation_args(command: &mut redis::Cmd, rotation: &Rotation) {
     command.arg(rotation.expected_generation).arg(rotation.now).arg(rotation.token_expires_at).arg(next_generation);
 }
 
+/// The ARGV of the event-appending scripts: time in ms, cap, TTL, then the event's fields.
 fn event_args(command: &mut redis::Cmd, event: &AuditEvent, cap: usize) {
     command.arg(event.at.saturating_mul(1000)).arg(cap).arg(EVENT_STREAM_TTL_SECS);
     command.arg("kind").arg(event.kind.as_str()).arg("at").arg(event.at);
@@ -734,16 +749,26 @@ impl TokenStore for RedisStore {
         Ok(revoked == 1)
     }
 
+    /// Two round trips whatever the number of sessions: the fence, then the list of sessions in one
+    /// pipeline (a login after the fence is revoked by it, one before it is in the list), then
+    /// every revocation in another. Both are safe to repeat, as a reload of the scripts may.
     async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
-        let _: i64 = self
-            .scripts
-            .raise_fence
-            .key(self.user_key(user_id))
-            .arg(valid_after)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(StoreError::unavailable)?;
-        self.revoke_user_families(user_id, reason).await
+        let mut raise_fence = evalsha(&self.scripts.raise_fence, &[self.user_key(user_id)]);
+        raise_fence.arg(valid_after);
+        let mut fence_then_list = redis::pipe();
+        fence_then_list.add_command(raise_fence).ignore().zrange(self.user_families_key(user_id), 0, -1);
+        let (family_ids,): (Vec<String>,) = self.run_scripts(&[&self.scripts.raise_fence], &fence_then_list).await?;
+        if family_ids.is_empty() {
+            return Ok(0); // Redis refuses an empty pipeline
+        }
+        let mut revoke_each = redis::pipe();
+        for family_id in &family_ids {
+            let mut revoke = evalsha(&self.scripts.revoke, &[self.family_key(family_id)]);
+            revoke.arg(reason.as_str());
+            revoke_each.add_command(revoke);
+        }
+        let revoked: Vec<i64> = self.run_scripts(&[&self.scripts.revoke], &revoke_each).await?;
+        Ok(revoked.into_iter().filter(|&revoked| revoked == 1).count() as u64)
     }
 
     async fn live_families(&self, user_id: &str, now: UnixTime) -> StoreResult<Vec<Family>> {
@@ -1066,6 +1091,24 @@ mod tests {
         for attempt in ["unknown", "cached"] {
             let reply: String = store.run_script(&script, &command).await.unwrap();
             assert_eq!(reply, "key+arg", "{attempt}");
+        }
+    }
+
+    /// The same for a pipeline (what ends a user's sessions sends): every script is loaded and the
+    /// whole pipeline sent again.
+    #[tokio::test]
+    async fn a_pipeline_of_scripts_unknown_to_redis_is_loaded_and_run() {
+        let Some(store) = test_store().await else { return };
+        let [first, second] = [0, 1].map(|n| Script::new(&format!("-- {} {n}\nreturn ARGV[1] .. '{n}'", random_id())));
+        let mut pipeline = redis::pipe();
+        for script in [&first, &second, &first] {
+            let mut command = evalsha(script, &[] as &[&str]);
+            command.arg("script");
+            pipeline.add_command(command);
+        }
+        for attempt in ["unknown", "cached"] {
+            let replies: Vec<String> = store.run_scripts(&[&first, &second], &pipeline).await.unwrap();
+            assert_eq!(replies, ["script0", "script1", "script0"], "{attempt}");
         }
     }
 
