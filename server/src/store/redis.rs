@@ -750,8 +750,8 @@ impl TokenStore for RedisStore {
     }
 
     /// Two round trips whatever the number of sessions: the fence, then the list of sessions in one
-    /// pipeline (a login after the fence is revoked by it, one before it is in the list), then
-    /// every revocation in another. Both are safe to repeat, as a reload of the scripts may.
+    /// pipeline (a login that raced it is in the list, or finds the fence and is written revoked),
+    /// then every revocation in another. Both are safe to repeat, as a reload of the scripts may.
     async fn end_user_sessions(&self, user_id: &str, valid_after: UnixTime, reason: RevokeReason) -> StoreResult<u64> {
         let mut raise_fence = evalsha(&self.scripts.raise_fence, &[self.user_key(user_id)]);
         raise_fence.arg(valid_after);
