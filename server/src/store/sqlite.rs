@@ -228,44 +228,53 @@ mod writer_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_a_rotation_load_that_never_pauses() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         const SESSIONS: usize = 64;
-        // Enough for about 7 WALs of restart size (a rotation writes about 0.7 pages here).
-        const ROTATIONS: u64 = 10 * writer::WAL_RESTART_PAGES as u64;
+        // A rotation writes about 0.7 pages here. Without restarts, the least load would make a WAL
+        // of about 5.6 times the restart size, over the bound below; the load then goes on until
+        // it has started over twice, whatever the machine's speed, or the most is reached.
+        const LEAST_ROTATIONS: u64 = 8 * writer::WAL_RESTART_PAGES as u64;
+        const MOST_ROTATIONS: u64 = 40 * writer::WAL_RESTART_PAGES as u64;
+        const RESTARTS: u32 = 2;
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("reauth.db");
-        let store = SqliteStore::open(&path).await.expect("open sqlite");
+        let store = SqliteStore::open(dir.path().join("reauth.db")).await.expect("open sqlite");
+        let wal_path = dir.path().join("reauth.db-wal");
+        // The WAL header counts the times it started over.
+        let restarts = move || {
+            let header = std::fs::read(&wal_path).expect("WAL");
+            (u32::from_be_bytes(header[12..16].try_into().expect("header")), header.len() as u64)
+        };
         let now = unix_now();
-        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (done, enough) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let mut loops = Vec::new();
         for session in 0..SESSIONS {
             let owner = user(&format!("load{session}"));
             store.create_user(&owner).await.expect("user");
             let family = family_of(&owner.id, now);
             store.create_family(&family).await.expect("family");
-            let (store, done) = (store.clone(), done.clone());
+            let (store, done, enough, restarts) = (store.clone(), done.clone(), enough.clone(), restarts.clone());
             loops.push(tokio::spawn(async move {
                 let mut generation = 0;
-                while done.load(std::sync::atomic::Ordering::Relaxed) < ROTATIONS {
+                while !enough.load(Ordering::Relaxed) {
                     let rotation = rotation(&family.id, generation, now, now + 600);
                     assert!(store.rotate_family(&rotation).await.expect("rotate").is_some());
                     generation += 1;
-                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let so_far = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let checked = so_far >= LEAST_ROTATIONS && so_far % 1024 == 0;
+                    if so_far >= MOST_ROTATIONS || (checked && restarts().0 >= RESTARTS) {
+                        enough.store(true, Ordering::Relaxed);
+                    }
                 }
             }));
         }
         for rotating in loops {
             rotating.await.expect("rotations");
         }
-        // The WAL header counts the times it started over; SQLite reuses the file from its
-        // beginning, so the file's length is the most it ever held.
-        let wal = std::fs::read(dir.path().join("reauth.db-wal")).expect("WAL");
-        let restarts = u32::from_be_bytes(wal[12..16].try_into().expect("header"));
-        let most_pages = wal.len() as u64 / (4096 + 24);
-        assert!(restarts >= 2, "the WAL started over {restarts} times in {ROTATIONS} rotations");
-        assert!(
-            most_pages < 4 * writer::WAL_RESTART_PAGES as u64,
-            "the WAL reached {most_pages} pages over {ROTATIONS} rotations"
-        );
+        let (restarted, wal_bytes) = restarts();
+        assert!(restarted >= RESTARTS, "the WAL started over {restarted} times in {MOST_ROTATIONS} rotations");
+        // SQLite reuses the file from its beginning, so its length is the most it ever held.
+        let most_pages = wal_bytes / (4096 + 24);
+        assert!(most_pages < 4 * writer::WAL_RESTART_PAGES as u64, "the WAL reached {most_pages} pages");
     }
 
     async fn futures_of<T>(waiting: Vec<Pin<Box<dyn Future<Output = T> + Send>>>) -> Vec<T> {
