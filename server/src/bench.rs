@@ -4,8 +4,8 @@
 //! refresh is a real rotation), then calls the protected route in a loop. Prints throughput and
 //! p50/p99 latency per phase. Without `--target` it starts `reauth-server serve` on each given store
 //! in turn, the in-memory store first as the baseline, and ends with each store's throughput as a
-//! ratio to the baseline's and the server's memory: on a shared machine only figures of one run
-//! compare.
+//! ratio to the baseline's, the server's CPU time per refresh and its memory: on a shared machine
+//! only figures of one run compare.
 
 use std::time::{Duration, Instant};
 
