@@ -378,22 +378,25 @@ macro_rules! impl_token_store {
                     };
                     // Besides age, a cap per user, as Redis caps its streams: a user looping
                     // refreshes within the retention period cannot grow the table without bound.
-                    let capped_turn = self.write_turn().await;
-                    let capped = sqlx::query(statement!(format!(
-                        "DELETE FROM audit_events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
-                         (PARTITION BY user_id ORDER BY id DESC) AS newer FROM audit_events) ranked WHERE newer > {})",
-                        $crate::store::AUDIT_EVENTS_PER_USER
-                    )))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-                    drop(capped_turn);
-                    let _turn = self.write_turn().await;
-                    let revocations = sqlx::query(statement!("DELETE FROM revocations WHERE expires_at <= $1"))
-                        .bind(now)
+                    let capped = {
+                        let _turn = self.write_turn().await;
+                        sqlx::query(statement!(format!(
+                            "DELETE FROM audit_events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+                             (PARTITION BY user_id ORDER BY id DESC) AS newer FROM audit_events) ranked WHERE newer > {})",
+                            $crate::store::AUDIT_EVENTS_PER_USER
+                        )))
                         .execute(&self.pool)
                         .await
-                        .map_err(store_error)?;
+                        .map_err(store_error)?
+                    };
+                    let revocations = {
+                        let _turn = self.write_turn().await;
+                        sqlx::query(statement!("DELETE FROM revocations WHERE expires_at <= $1"))
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(store_error)?
+                    };
                     Ok(families.rows_affected() + events.rows_affected() + capped.rows_affected() + revocations.rows_affected())
                 }
             }
