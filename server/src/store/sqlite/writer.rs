@@ -46,6 +46,12 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// the next commit starts the WAL over (4096 pages: 16 MiB).
 pub(super) const WAL_RESTART_PAGES: i64 = 4096;
 
+/// Passes without the turn, at most, before the one with it.
+const CATCH_UP_PASSES: usize = 4;
+
+/// New pages a pass may find for the next to be the one with the turn.
+const CATCH_UP_PAGES: i64 = 128;
+
 /// The handle of the writer and checkpointer threads; they end, after the rotations already sent,
 /// when the last handle is dropped.
 pub(super) struct Writer {
@@ -94,21 +100,38 @@ fn open(path: &Path, synchronous: Synchronous) -> rusqlite::Result<Connection> {
 /// than in its commits (SQLite's automatic checkpoint, off on every connection of the store, would
 /// hold up a batch for the copy and its syncs). SQLite starts the WAL over only at a commit that
 /// finds all of it copied, which beside a busy writer never happens, so the WAL would grow for as
-/// long as the load lasts: past [`WAL_RESTART_PAGES`] the checkpointer takes the write turn for a
-/// second pass over the few pages written during the first, and the next commit starts over.
+/// long as the load lasts: past [`WAL_RESTART_PAGES`] the checkpointer passes again over what the
+/// writer added during its last pass until few pages are left, takes the write turn for a last pass
+/// over those, and the next commit starts over.
 fn checkpoint_until_stopped(connection: &Connection, stop: &mpsc::Receiver<()>, turn: &WriteTurn) {
     let checkpoint = || -> rusqlite::Result<(i64, i64)> {
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get(1)?, row.get(2)?)))
     };
+    // The WAL's length after the last pass with the turn: while it is the same, no commit has come
+    // since to start the WAL over, and another pass with the turn would find nothing to copy.
+    let mut copied_with_turn = None;
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
-        let outcome = checkpoint().and_then(|(pages, copied)| {
+        let outcome = checkpoint().and_then(|(mut pages, copied)| {
             tracing::debug!(pages, copied, "SQLite checkpoint");
-            // Even when this pass copied every page it saw, the writer has added more since.
-            if pages > WAL_RESTART_PAGES {
-                let _held = turn.blocking_lock();
-                let (pages, copied) = checkpoint()?;
-                tracing::debug!(pages, copied, "SQLite checkpoint with the write turn");
+            if pages <= WAL_RESTART_PAGES || copied_with_turn == Some(pages) {
+                return Ok(());
             }
+            // Even when a pass copied every page it saw, the writer has added more since. Each
+            // further pass copies what came during the one before, in less time, so the pass that
+            // holds the turn (and with it every rotation) has only a few pages to copy and sync.
+            for _ in 0..CATCH_UP_PASSES {
+                let (now, copied) = checkpoint()?;
+                tracing::debug!(pages = now, copied, "SQLite checkpoint catching up");
+                let added = now - pages;
+                pages = now;
+                if added <= CATCH_UP_PAGES {
+                    break;
+                }
+            }
+            let _held = turn.blocking_lock();
+            let (pages, copied) = checkpoint()?;
+            tracing::debug!(pages, copied, "SQLite checkpoint with the write turn");
+            copied_with_turn = Some(pages);
             Ok(())
         });
         if let Err(error) = outcome {
