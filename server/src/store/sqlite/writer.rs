@@ -122,6 +122,9 @@ fn checkpoint_until_stopped(connection: &Connection, stop: &mpsc::Receiver<()>, 
             for _ in 0..CATCH_UP_PASSES {
                 let (now, copied) = checkpoint()?;
                 tracing::debug!(pages = now, copied, "SQLite checkpoint catching up");
+                if now < pages {
+                    return Ok(()); // a commit found the WAL copied and started it over
+                }
                 let added = now - pages;
                 pages = now;
                 if added <= CATCH_UP_PAGES {
